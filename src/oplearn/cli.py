@@ -1,0 +1,255 @@
+"""Command line: ``oplearn generate | info | train | evaluate | run``.
+
+Bad input (a missing or corrupt file, mismatched shapes, NaNs, an invalid option) prints one
+line, ``oplearn: error: ...``, on stderr and exits with code 2; nothing partial is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oplearn.errors import OplearnError, TrainingDivergedError
+
+EXIT_BAD_INPUT = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="oplearn")
+def cli() -> None:
+    """oplearn: verified PDE data, neural operators and their evaluation."""
+
+
+@cli.command()
+@click.argument("pde")
+@click.option("--samples", type=click.IntRange(min=1), required=True, help="Samples in the dataset (all shards).")
+@click.option("--resolution", type=click.IntRange(min=3), required=True, help="Grid points per side.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HDF5 file to write.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--shard", default="0/1", show_default=True, help="k/n: write only the k-th of n shards.")
+@click.option("--solver", default="auto", show_default=True, help="Linear solver: auto, direct or amg.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-10, show_default=True,
+              help="Relative residual every solve must reach.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, workers: int,
+             shard: str, solver: str, tol: float, quiet: bool) -> None:
+    """Solve PDE for random inputs and write a dataset file (atomic, resumable)."""
+    from oplearn.data.generation import generate as run_generation
+    from oplearn.data.generation import parse_shard
+
+    result = run_generation(pde, samples=samples, resolution=resolution, seed=seed, out=out,
+                            workers=workers, shard=parse_shard(shard),
+                            params={"solver": solver, "tol": tol}, progress=not quiet)
+    note = "already complete" if result.solved_now == 0 else f"{result.solved_now} solved now"
+    click.echo(f"{result.path}: {result.samples} samples ({note})")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def info(files: tuple[Path, ...]) -> None:
+    """Print what dataset files hold (shapes, value ranges, provenance)."""
+    from oplearn.data.dataset import load
+
+    for path in files:
+        data = load(path)
+        click.echo(f"{path}")
+        click.echo(f"  samples:    {len(data)}")
+        for name, arr in (("inputs", data.inputs), ("outputs", data.outputs)):
+            click.echo(f"  {name + ':':<11} {tuple(arr.shape)}  min {arr.min().item():.4g}  "
+                       f"max {arr.max().item():.4g}  mean {arr.mean().item():.4g}")
+        for key, value in sorted(data.provenance.items()):
+            click.echo(f"  {key + ':':<11} {json.dumps(value, sort_keys=True)}")
+
+
+def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Training options given on the command line (None = not given) as a config mapping."""
+    names = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+             "weight_decay": "weight_decay", "scheduler": "scheduler", "loss": "loss", "seed": "seed"}
+    values = {key: options[opt] for opt, key in names.items() if options.get(opt) is not None}
+    model_kwargs = {key: options[opt] for opt, key in
+                    (("modes", "modes"), ("width", "width"), ("layers", "n_layers"), ("padding", "padding"))
+                    if options.get(opt) is not None}
+    if model_kwargs:
+        values["model_kwargs"] = model_kwargs
+    return values
+
+
+def _merge(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = {**config, **{k: v for k, v in overrides.items() if k != "model_kwargs"}}
+    if "model_kwargs" in overrides:
+        merged["model_kwargs"] = {**config.get("model_kwargs", {}), **overrides["model_kwargs"]}
+    return merged
+
+
+def _training_options(func):
+    options = [
+        click.option("--model", help="Model name (see `oplearn info --models`)."),
+        click.option("--epochs", type=click.IntRange(min=1)),
+        click.option("--batch-size", type=click.IntRange(min=1)),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate."),
+        click.option("--weight-decay", type=click.FloatRange(min=0)),
+        click.option("--scheduler", type=click.Choice(["cosine", "step", "none"])),
+        click.option("--loss", type=click.Choice(["l2", "h1"])),
+        click.option("--modes", type=click.IntRange(min=1), help="Fourier modes per axis."),
+        click.option("--width", type=click.IntRange(min=1), help="Channels of the hidden layers."),
+        click.option("--layers", type=click.IntRange(min=1), help="Number of operator layers."),
+        click.option("--padding", type=click.FloatRange(min=0), help="Domain padding fraction."),
+        click.option("--seed", type=int),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Training file (repeat for the shards of one dataset; .h5 or neuraloperator .pt).")
+@click.option("--test-data", "test_files", multiple=True, type=click.Path(path_type=Path),
+              help="Test file, repeatable (one per resolution). Default: hold out part of --data.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML training options.")
+@click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train on every r-th grid point.")
+@click.option("--train-samples", type=click.IntRange(min=1), help="Use only the first N training samples.")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Fraction held out for testing when no --test-data is given.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_training_options
+def train(data_files, test_files, out, config_file, subsample, train_samples, holdout, resume,
+          quiet, **options) -> None:
+    """Train a model; evaluate it on every test set after each epoch."""
+    from oplearn.data.dataset import load
+    from oplearn.errors import InvalidInputError
+    from oplearn.train.config import TrainConfig, load_yaml
+    from oplearn.train.trainer import CHECKPOINT
+    from oplearn.train.trainer import train as run_training
+
+    if (out / CHECKPOINT).exists() and not resume:
+        raise InvalidInputError(f"{out} already holds a run; pass --resume or choose another --out")
+    values = load_yaml(config_file) if config_file else {}
+    config = TrainConfig.from_dict(_merge(values, _train_overrides(options)))
+    data = load(data_files, subsample)
+    if train_samples is not None:
+        data = data.take(train_samples)
+    tests = {}
+    if test_files:
+        for path in test_files:
+            test = load(path)
+            label = str(test.resolution)
+            tests[label if label not in tests else f"{label}-{path.stem}"] = test
+    else:
+        n_test = max(1, round(holdout * len(data)))
+        if len(data) - n_test < 1:
+            raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
+        data, held = data.split(len(data) - n_test)
+        tests[str(held.resolution)] = held
+    report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
+                          device=options["device"])
+    _print_summary(report, out)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Dataset to evaluate on (repeat for shards).")
+@click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True)
+def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> None:
+    """Relative L2 error of a trained run on a dataset (any resolution)."""
+    from oplearn.data.dataset import load
+    from oplearn.errors import InvalidInputError
+    from oplearn.train.io import save_json
+    from oplearn.train.trainer import evaluate_rel_l2, load_surrogate
+
+    surrogate, ckpt = load_surrogate(run_dir)
+    data = load(data_files, subsample)
+    spec = ckpt["data_spec"]
+    if data.inputs.shape[1] != spec["in_channels"] or data.inputs.ndim - 2 != spec["ndim"]:
+        raise InvalidInputError(
+            f"data has {data.inputs.shape[1]} input channels in {data.inputs.ndim - 2}D; "
+            f"the model takes {spec['in_channels']} in {spec['ndim']}D"
+        )
+    error = evaluate_rel_l2(surrogate, data)
+    result = {"data": [str(p) for p in data_files], "resolution": data.resolution,
+              "samples": len(data), "test_rel_l2": error}
+    save_json(result, Path(run_dir) / f"evaluation_s{data.resolution}_{Path(data_files[0]).stem}.json")
+    click.echo(f"relative L2 at s = {data.resolution} over {len(data)} samples: {error:.5f}")
+
+
+@cli.command(name="run")
+@click.argument("pde")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/darcy"),
+              show_default=True, help="Run directory (data, checkpoint, report, figures).")
+@click.option("--preset", default="default", show_default=True,
+              help="default (laptop CPU, minutes) or paper (the FNO paper's setting, for a GPU).")
+@click.option("--train-samples", type=click.IntRange(min=1))
+@click.option("--test-samples", type=click.IntRange(min=1))
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for data generation.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_training_options
+def run_command(pde, out, preset, train_samples, test_samples, workers, resume, quiet, **options):
+    """Generate data, train, evaluate at training and finer resolutions, report."""
+    from oplearn.run import run
+
+    overrides: dict[str, Any] = {k: v for k, v in (("train_samples", train_samples),
+                                                     ("test_samples", test_samples),
+                                                     ("workers", workers)) if v is not None}
+    train_overrides = _train_overrides(options)
+    if train_overrides:
+        from oplearn.run import load_preset
+
+        overrides["train"] = _merge(load_preset(pde, preset)["train"], train_overrides)
+    report = run(pde, out, preset=preset, overrides=overrides, resume=resume, progress=not quiet,
+                 device=options["device"])
+    _print_summary(report, out)
+
+
+def _print_summary(report: dict[str, Any], out: Path) -> None:
+    click.echo(f"model {report['model']}: {report['parameters']:,} parameters, "
+               f"{report['epochs']} epochs on {report['train_samples']} samples at "
+               f"s = {report['train_resolution']} in {report['train_seconds']:.1f} s")
+    for label, error in report["test_rel_l2"].items():
+        click.echo(f"  test relative L2 at s = {label}: {error:.4f}")
+    if "solver_seconds_per_sample" in report:
+        click.echo(f"  solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms/sample, model "
+                   f"{report['model_seconds_per_sample'] * 1e3:.3f} ms/sample at "
+                   f"s = {report['timing_resolution']}: {report['speedup']:.0f}x faster")
+    click.echo(f"  report: {out / 'report.json'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every user error into one line and exit code 2."""
+    try:
+        result = cli.main(args=argv, prog_name="oplearn", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except click.ClickException as exc:
+        click.echo(f"oplearn: error: {exc.format_message()}", err=True)
+        return EXIT_BAD_INPUT
+    except TrainingDivergedError as exc:
+        click.echo(f"oplearn: error: {exc}", err=True)
+        return 1
+    except OplearnError as exc:
+        click.echo(f"oplearn: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        click.echo("oplearn: interrupted", err=True)
+        return 130
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,144 @@
+"""In-memory datasets of fields on regular grids, loaded from oplearn or neuraloperator files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from oplearn.data.hdf5 import read_file
+from oplearn.errors import DataFileError, InvalidInputError
+
+# neuraloperator's Darcy files store the coefficient as a 0/1 mask; the FNO paper's values.
+NEURALOPERATOR_DARCY_VALUES = (3.0, 12.0)
+
+
+@dataclass
+class FieldDataset:
+    """Pairs of input and output fields.
+
+    Attributes:
+        inputs: ``(N, C_in, *S)`` float32 tensor.
+        outputs: ``(N, C_out, *S)`` float32 tensor.
+        provenance: where the data came from (PDE, parameters, grid, seed, ...).
+    """
+
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    provenance: dict[str, Any]
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def resolution(self) -> int:
+        return int(self.inputs.shape[-1])
+
+    @property
+    def grid(self) -> str:
+        return self.provenance.get("grid", "node")
+
+    def split(self, n_first: int) -> tuple[FieldDataset, FieldDataset]:
+        """The first ``n_first`` samples and the rest."""
+        if not 0 < n_first < len(self):
+            raise InvalidInputError(f"cannot split {len(self)} samples at {n_first}")
+        head = FieldDataset(self.inputs[:n_first], self.outputs[:n_first], self.provenance)
+        tail = FieldDataset(self.inputs[n_first:], self.outputs[n_first:], self.provenance)
+        return head, tail
+
+    def take(self, n: int) -> FieldDataset:
+        """The first ``n`` samples (all if ``n`` is larger)."""
+        return FieldDataset(self.inputs[:n], self.outputs[:n], self.provenance)
+
+
+def subsample(data: FieldDataset, factor: int) -> FieldDataset:
+    """Every ``factor``-th grid point along each spatial axis.
+
+    Node-centred grids need ``(s - 1) % factor == 0`` (421 -> 211 -> 141 -> 106 -> 85);
+    periodic grids need ``s % factor == 0``.
+    """
+    if factor == 1:
+        return data
+    if factor < 1:
+        raise InvalidInputError(f"subsample factor must be >= 1, got {factor}")
+    s = data.resolution
+    divisible = (s - 1) % factor == 0 if data.grid == "node" else s % factor == 0
+    if not divisible:
+        raise InvalidInputError(f"cannot subsample a {data.grid} grid of {s} points by {factor}")
+    ndim = data.inputs.ndim - 2
+    index = (slice(None), slice(None)) + (slice(None, None, factor),) * ndim
+    return FieldDataset(data.inputs[index].contiguous(), data.outputs[index].contiguous(),
+                        {**data.provenance, "subsample": factor})
+
+
+def _load_neuraloperator_pt(path: Path) -> FieldDataset:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt pickle/zip
+        raise DataFileError(f"{path}: not a readable PyTorch file ({type(exc).__name__})") from None
+    if not isinstance(obj, dict) or "x" not in obj or "y" not in obj:
+        raise DataFileError(f"{path}: expected a dict with tensors 'x' and 'y' (neuraloperator format)")
+    x, y = torch.as_tensor(obj["x"]).double(), torch.as_tensor(obj["y"]).double()
+    if x.ndim != 3 or x.shape != y.shape:
+        raise DataFileError(f"{path}: 'x' {tuple(x.shape)} and 'y' {tuple(y.shape)} must both be (N, s, s)")
+    low, high = NEURALOPERATOR_DARCY_VALUES
+    is_mask = bool(((x == 0) | (x == 1)).all())
+    a = low + (high - low) * x if is_mask else x
+    provenance = {"pde": "darcy", "grid": "node", "ndim": 2, "resolution": int(x.shape[-1]),
+                  "source": f"neuraloperator file {path.name}",
+                  "coefficient": f"mask mapped to {low}/{high}" if is_mask else "as stored"}
+    return FieldDataset(a[:, None].float(), y[:, None].float(), provenance)
+
+
+def _load_oplearn_h5(paths: Sequence[Path]) -> FieldDataset:
+    pieces = [read_file(p) for p in paths]
+    order = sorted(range(len(pieces)), key=lambda i: pieces[i][2].get("shard", {}).get("start", 0))
+    first = pieces[order[0]][2]
+    same_keys = ("pde", "params", "grid", "resolution", "seed", "samples_total")
+    end = None
+    for i in order:
+        prov = pieces[i][2]
+        for key in same_keys:
+            if prov.get(key) != first.get(key):
+                raise DataFileError(f"{paths[i]}: {key} differs from {paths[order[0]]}; not shards of one dataset")
+        shard = prov.get("shard", {})
+        if end is not None and shard.get("start", 0) < end:
+            raise DataFileError(f"{paths[i]}: overlaps another shard")
+        end = shard.get("stop")
+    inputs = np.concatenate([pieces[i][0] for i in order])
+    outputs = np.concatenate([pieces[i][1] for i in order])
+    provenance = dict(first)
+    if len(paths) > 1:
+        provenance["shard"] = {"files": len(paths)}
+    return FieldDataset(torch.from_numpy(inputs), torch.from_numpy(outputs), provenance)
+
+
+def load(paths: str | os.PathLike | Sequence[str | os.PathLike], subsample_factor: int = 1) -> FieldDataset:
+    """Load one dataset from an oplearn HDF5 file, several shards of one, or a neuraloperator
+    ``.pt`` file; optionally subsample it. Raises :class:`DataFileError` for missing, corrupt,
+    mismatched or non-finite data."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InvalidInputError("no data file given")
+    for p in paths:
+        if not p.is_file():
+            raise DataFileError(f"{p}: no such file")
+    if paths[0].suffix == ".pt":
+        if len(paths) > 1:
+            raise InvalidInputError("neuraloperator .pt files are loaded one at a time")
+        data = _load_neuraloperator_pt(paths[0])
+    else:
+        data = _load_oplearn_h5(paths)
+    if len(data) == 0:
+        raise DataFileError(f"{paths[0]}: holds no samples")
+    for name, arr in (("inputs", data.inputs), ("outputs", data.outputs)):
+        if not torch.isfinite(arr).all():
+            raise DataFileError(f"{paths[0]}: {name} contain NaN or inf")
+    return subsample(data, subsample_factor)

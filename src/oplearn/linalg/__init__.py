@@ -1,0 +1,5 @@
+"""Sparse linear solvers used by the PDE modules."""
+
+from oplearn.linalg.solve import solve_spd
+
+__all__ = ["solve_spd"]

@@ -1,0 +1,61 @@
+"""PNG figures of a run: test predictions and learning curves (matplotlib, no global state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+
+
+def plot_predictions(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor,
+                     path: str | Path, title: str = "") -> None:
+    """Rows of input, truth, prediction and absolute error for ``(n, C, H, W)`` samples
+    (first channel shown). 1D fields are drawn as curves."""
+    n = inputs.shape[0]
+    if inputs.ndim == 3:
+        fig = Figure(figsize=(8, 2.2 * n), layout="constrained")
+        axes = fig.subplots(n, 2, squeeze=False)
+        for i in range(n):
+            axes[i, 0].plot(inputs[i, 0].numpy())
+            axes[i, 0].set_title("input")
+            axes[i, 1].plot(truth[i, 0].numpy(), label="truth")
+            axes[i, 1].plot(pred[i, 0].numpy(), "--", label="prediction")
+            axes[i, 1].legend()
+    else:
+        fig = Figure(figsize=(13, 3 * n), layout="constrained")
+        axes = fig.subplots(n, 4, squeeze=False)
+        vmin, vmax = float(truth.min()), float(truth.max())
+        for i in range(n):
+            panels = [
+                ("input", inputs[i, 0], "viridis", None, None),
+                ("truth", truth[i, 0], "magma", vmin, vmax),
+                ("prediction", pred[i, 0], "magma", vmin, vmax),
+                ("|error|", (pred[i, 0] - truth[i, 0]).abs(), "Reds", None, None),
+            ]
+            for ax, (name, field, cmap, lo, hi) in zip(axes[i], panels, strict=False):
+                image = ax.imshow(field.numpy().T, origin="lower", extent=(0, 1, 0, 1),
+                                  cmap=cmap, vmin=lo, vmax=hi)
+                ax.set_title(name)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                fig.colorbar(image, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=90)
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
+    """Training loss and test relative L2 (one line per test set) against epoch, log scale."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    epochs = [row["epoch"] for row in history]
+    ax.semilogy(epochs, [row["train_loss"] for row in history], label="train loss")
+    for key in history[0]["test_rel_l2"] if history else []:
+        ax.semilogy(epochs, [row["test_rel_l2"][key] for row in history], label=f"test rel. L2, s={key}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("relative error")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=90)

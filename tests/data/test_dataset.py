@@ -1,0 +1,68 @@
+"""Loading datasets: oplearn HDF5 (single and sharded), neuraloperator .pt, bad files."""
+
+import numpy as np
+import pytest
+import torch
+
+from oplearn.data import load, subsample
+from oplearn.data.hdf5 import write_file
+from oplearn.errors import DataFileError, InvalidInputError
+
+
+def test_neuraloperator_darcy_file_maps_mask_to_coefficient(make_neuraloperator_pt):
+    path = make_neuraloperator_pt()
+    raw = torch.load(path)
+    data = load(path)
+    assert data.inputs.shape == (6, 1, 16, 16) and data.outputs.shape == (6, 1, 16, 16)
+    assert set(torch.unique(data.inputs).tolist()) == {3.0, 12.0}
+    torch.testing.assert_close(data.inputs[:, 0] == 12.0, raw["x"] == 1)
+    torch.testing.assert_close(data.outputs[:, 0], raw["y"])
+
+
+def test_neuraloperator_file_with_wrong_shapes_is_rejected(tmp_path):
+    path = tmp_path / "bad.pt"
+    torch.save({"x": torch.zeros(4, 8, 8), "y": torch.zeros(4, 8, 9)}, path)
+    with pytest.raises(DataFileError, match="must both be"):
+        load(path)
+
+
+def test_missing_corrupt_and_nan_files(tmp_path, make_h5):
+    with pytest.raises(DataFileError, match="no such file"):
+        load(tmp_path / "missing.h5")
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
+    with pytest.raises(DataFileError, match="corrupt|not"):
+        load(corrupt)
+    with pytest.raises(DataFileError, match="NaN"):
+        load(make_h5("nan.h5", nan=True))
+
+
+def test_truncated_file_is_rejected(tmp_path, make_h5):
+    path = make_h5()
+    blob = path.read_bytes()
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataFileError):
+        load(truncated)
+
+
+def test_shards_load_as_one_dataset_in_order(tmp_path):
+    x = np.arange(6 * 5 * 5, dtype=np.float32).reshape(6, 1, 5, 5)
+    base = {"pde": "p", "params": {}, "grid": "node", "ndim": 2, "resolution": 5, "seed": 1,
+            "samples_total": 6}
+    write_file(tmp_path / "b.h5", x[3:], x[3:], {**base, "shard": {"index": 1, "count": 2, "start": 3, "stop": 6}})
+    write_file(tmp_path / "a.h5", x[:3], x[:3], {**base, "shard": {"index": 0, "count": 2, "start": 0, "stop": 3}})
+    data = load([tmp_path / "b.h5", tmp_path / "a.h5"])
+    np.testing.assert_array_equal(data.inputs.numpy(), x)
+    write_file(tmp_path / "c.h5", x[3:], x[3:], {**base, "seed": 2, "shard": {"index": 1, "count": 2, "start": 3, "stop": 6}})
+    with pytest.raises(DataFileError, match="seed"):
+        load([tmp_path / "a.h5", tmp_path / "c.h5"])
+
+
+def test_subsample_follows_the_node_grid_rule(make_h5):
+    data = load(make_h5(s=17))
+    assert subsample(data, 2).resolution == 9
+    assert subsample(data, 4).resolution == 5
+    torch.testing.assert_close(subsample(data, 2).inputs, data.inputs[..., ::2, ::2])
+    with pytest.raises(InvalidInputError, match="cannot subsample"):
+        subsample(data, 3)
