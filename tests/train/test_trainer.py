@@ -82,3 +82,17 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert ckpt["epoch"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_matches_the_cpu_surrogate(tmp_path, make_h5):
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=2, batch_size=4, model_kwargs=SMALL)
+    report = train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False,
+                   figures=False, device="cuda")
+    assert report["device"].startswith("cuda")
+    surrogate, _ = load_surrogate(tmp_path / "run")
+    cpu_pred = surrogate.predict(test_set.inputs)
+    gpu_pred = surrogate.to("cuda").predict(test_set.inputs)
+    assert gpu_pred.device.type == "cpu"
+    torch.testing.assert_close(gpu_pred, cpu_pred, rtol=1e-3, atol=1e-4)

@@ -8,36 +8,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oplearn.models.layers import DomainPadding, GridEmbedding, SpectralConv
+from oplearn.models.layers import (
+    ChannelLinear,
+    ChannelMLP,
+    DomainPadding,
+    GridEmbedding,
+    SpectralConv,
+)
 from oplearn.models.registry import register
-
-
-def _pointwise(in_channels: int, out_channels: int, ndim: int) -> nn.Module:
-    conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[ndim - 1]
-    return conv(in_channels, out_channels, kernel_size=1)
-
-
-class ChannelMLP(nn.Module):
-    """Pointwise ``Linear -> GELU -> Linear`` on the channels of ``(B, C, *S)`` fields.
-
-    Applied channels-last as one matrix product: on CPU about twice as fast as 1x1 convolutions.
-    """
-
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int):
-        super().__init__()
-        self.hidden = nn.Linear(in_channels, hidden_channels)
-        self.out = nn.Linear(hidden_channels, out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(F.gelu(self.hidden(x.movedim(1, -1)))).movedim(-1, 1)
 
 
 class FNO(nn.Module):
     """``(B, C_in, *S) -> (B, C_out, *S)`` at any resolution ``S``.
 
-    Lifting (1x1 convolution of the input and its grid coordinates to ``width`` channels),
+    Lifting (a pointwise linear map of the input and its grid coordinates to ``width`` channels),
     ``n_layers`` Fourier layers ``v <- gelu(K v + W v)`` with ``K`` a :class:`SpectralConv` and
-    ``W`` a 1x1 convolution (the skip connection), and a two-layer projection to ``C_out``.
+    ``W`` a pointwise linear map (the skip connection; no GELU after the last layer), and a
+    two-layer pointwise projection to ``C_out``.
 
     Args:
         in_channels, out_channels: channels of input and output fields.
@@ -70,10 +57,10 @@ class FNO(nn.Module):
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         lifted_in = in_channels + (ndim if positional_embedding else 0)
-        self.lifting = _pointwise(lifted_in, width, ndim)
+        self.lifting = ChannelLinear(lifted_in, width)
         self.padding = DomainPadding(padding)
         self.spectral = nn.ModuleList(SpectralConv(width, width, modes, ndim) for _ in range(n_layers))
-        self.skips = nn.ModuleList(_pointwise(width, width, ndim) for _ in range(n_layers))
+        self.skips = nn.ModuleList(ChannelLinear(width, width) for _ in range(n_layers))
         self.projection = ChannelMLP(width, projection_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

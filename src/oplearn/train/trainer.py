@@ -40,7 +40,7 @@ class Surrogate:
     normalizer_out: ChannelNormalizer
 
     @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
         """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode, computed
         on the model's device and returned on the inputs' device."""
         self.model.eval()

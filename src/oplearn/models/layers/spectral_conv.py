@@ -8,17 +8,22 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from oplearn.models.layers import dft
+
+# Above this many kept modes on an axis the FFT beats the dense truncated transform.
+DFT_MAX_MODES = 32
+
 
 def _kept_counts(spatial: Sequence[int], modes: Sequence[int]) -> list[int]:
     """Modes a grid resolves per axis: ``min(m, n // 2)`` each sign on leading axes, and
     ``min(m, n // 2 + 1)`` non-negative frequencies on the last (real-FFT) axis."""
-    *lead, last = zip(spatial, modes, strict=False)
+    *lead, last = zip(spatial, modes, strict=True)
     return [min(m, n // 2) for n, m in lead] + [min(last[1], last[0] // 2 + 1)]
 
 
-def _take_low(x: torch.Tensor, dim: int, k: int, stored: int, last: bool) -> torch.Tensor:
-    """Along ``dim`` (laid out as ``[0..stored-1, -stored..-1]`` on leading axes, or
-    ``[0..stored-1]`` on the last), keep frequencies ``0..k-1`` (and ``-k..-1``)."""
+def _take_low(x: torch.Tensor, dim: int, k: int, last: bool) -> torch.Tensor:
+    """Along ``dim`` (laid out ``[0..m-1, -m..-1]`` on leading axes, ``[0..m-1]`` on the last),
+    keep frequencies ``0..k-1`` (and ``-k..-1``)."""
     if last:
         return x.narrow(dim, 0, k)
     n = x.shape[dim]
@@ -26,63 +31,117 @@ def _take_low(x: torch.Tensor, dim: int, k: int, stored: int, last: bool) -> tor
 
 
 class SpectralConv(nn.Module):
-    """``(B, C_in, *S) -> (B, C_out, *S)``: FFT, multiply the kept modes by a learned complex
-    ``C_in x C_out`` matrix per mode, inverse FFT. Works at any resolution ``S``.
+    """``(B, C_in, *S) -> (B, C_out, *S)``: Fourier transform, multiply the kept modes by a learned
+    complex ``C_in x C_out`` matrix per mode, inverse transform. Works at any resolution ``S``.
 
     Along every axis but the last, ``modes`` positive and ``modes`` negative frequencies are kept;
-    along the last, ``modes`` non-negative ones (``rfftn``). A grid too coarse for all of them uses
-    the ones it resolves, so a model trained at one resolution runs at every other.
+    along the last, ``modes`` non-negative ones (as ``rfftn``). A grid too coarse for all of them
+    uses those it resolves, so a model trained at one resolution runs at every other.
 
-    The complex product is computed as one real batched matmul with the block matrix
-    ``[[Wr, Wi], [-Wi, Wr]]``: on CPU this is about 3x faster than PyTorch's complex einsum.
+    Implementation (both give the same numbers to rounding): with few kept modes the truncated
+    transforms are dense real matrix products (:mod:`oplearn.models.layers.dft`), otherwise
+    ``torch.fft``. The complex mode mixing is one real batched matmul with the block matrix
+    ``[[Wr, Wi], [-Wi, Wr]]``, about 3x faster on CPU than PyTorch's complex einsum.
 
     Args:
         in_channels, out_channels: channel counts.
         modes: Fourier modes kept per axis (an int for all axes, or one per axis).
-        ndim: spatial dimensions.
+        ndim: spatial dimensions (1, 2 or 3).
+        method: ``"auto"``, ``"dft"`` (matrix products) or ``"fft"``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, modes: int | Sequence[int], ndim: int):
+    def __init__(self, in_channels: int, out_channels: int, modes: int | Sequence[int], ndim: int,
+                 method: str = "auto"):
         super().__init__()
         modes = [modes] * ndim if isinstance(modes, int) else list(modes)
-        if len(modes) != ndim or min(modes) < 1:
-            raise ValueError(f"modes must be {ndim} positive ints, got {modes}")
+        if len(modes) != ndim or min(modes) < 1 or ndim not in (1, 2, 3):
+            raise ValueError(f"modes must be {ndim} positive ints (ndim 1..3), got {modes}")
+        if method not in ("auto", "dft", "fft"):
+            raise ValueError(f"method must be 'auto', 'dft' or 'fft', got {method!r}")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.modes = tuple(modes)
+        self.method = method
         mode_shape = [2 * m for m in modes[:-1]] + [modes[-1]]
         scale = 1.0 / (in_channels * out_channels)
         # (real/imag, *mode_shape, C_in, C_out): modes lead so that they are the matmul batch
         self.weight = nn.Parameter(scale * torch.rand(2, *mode_shape, in_channels, out_channels))
+        self._matrices: dict[tuple, tuple] = {}
 
     def _block_weight(self, kept: Sequence[int]) -> torch.Tensor:
         """``(M, 2 C_in, 2 C_out)`` real block weights of the modes a grid resolves."""
         w = self.weight
         for axis, k in enumerate(kept):
-            w = _take_low(w, 1 + axis, k, self.modes[axis], axis == self.ndim - 1)
+            w = _take_low(w, 1 + axis, k, axis == self.ndim - 1)
         w = w.reshape(2, -1, self.in_channels, self.out_channels)
         real, imag = w[0], w[1]
         return torch.cat([torch.cat([real, imag], -1), torch.cat([-imag, real], -1)], -2)
+
+    def _mix(self, x_modes: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
+        """``(M, B, 2 C_in) -> (M, B, 2 C_out)``: multiply each mode by its complex matrix."""
+        return torch.bmm(x_modes, self._block_weight(kept))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
         if len(spatial) != self.ndim:
             raise ValueError(f"expected {self.ndim} spatial dims, got input of shape {tuple(x.shape)}")
-        batch = x.shape[0]
         kept = _kept_counts(spatial, self.modes)
-        # transform axis by axis, truncating after each: cheaper than a full rfftn + selection
+        use_dft = self.method == "dft" or (self.method == "auto" and max(kept) <= DFT_MAX_MODES)
+        return self._forward_dft(x, kept) if use_dft else self._forward_fft(x, kept)
+
+    def _dft_matrices(self, spatial: tuple[int, ...], kept: Sequence[int], like: torch.Tensor):
+        key = (spatial, tuple(kept), like.device, like.dtype)
+        if key not in self._matrices:
+            cast = {"device": like.device, "dtype": like.dtype}
+            last = [m.to(**cast) for m in dft.last_axis_matrices(spatial[-1], kept[-1])]
+            lead = [[m.to(**cast) for m in dft.leading_axis_matrices(n, k)]
+                    for n, k in zip(spatial[:-1], kept[:-1], strict=True)]
+            self._matrices[key] = (last, lead)
+        return self._matrices[key]
+
+    def _forward_dft(self, x: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
+        batch, d = x.shape[0], self.ndim
+        (last_fwd, last_inv), lead = self._dft_matrices(tuple(x.shape[2:]), kept, x)
+        space, freq = "xyz"[: d - 1], "uvw"[: d - 1]  # einsum letters of leading axes
+        # (B, C, *N_lead, N_last) -> (B, C, *N_lead, 2, K_last)
+        a = (x @ last_fwd).unflatten(-1, (2, kept[-1]))
+        axes = list(space)
+        for i, (forward, _) in enumerate(lead):
+            new = axes.copy()
+            new[i] = freq[i]
+            a = torch.einsum(f"t{freq[i]}r{space[i]},bc{''.join(axes)}rq->bc{''.join(new)}tq",
+                             forward, a)
+            axes = new
+        mode_shape = (*a.shape[2 : 1 + d], a.shape[-1])
+        n_modes = math.prod(mode_shape)
+        # (B, C, *K_lead, 2, K_last) -> (*K_lead, K_last, B, 2, C) -> (M, B, 2C)
+        a = a.permute(*range(2, 1 + d), d + 2, 0, d + 1, 1).reshape(n_modes, batch, -1)
+        y = self._mix(a, kept).reshape(*mode_shape, batch, 2, self.out_channels)
+        # (*K_lead, K_last, B, 2, O) -> (B, O, *K_lead, 2, K_last)
+        y = y.permute(d, d + 2, *range(d - 1), d + 1, d - 1)
+        for i in reversed(range(d - 1)):
+            new = axes.copy()
+            new[i] = space[i]
+            y = torch.einsum(f"t{space[i]}r{freq[i]},bo{''.join(axes)}rq->bo{''.join(new)}tq",
+                             lead[i][1], y)
+            axes = new
+        return y.flatten(-2) @ last_inv
+
+    def _forward_fft(self, x: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
+        spatial, batch = x.shape[2:], x.shape[0]
         last = 1 + self.ndim
+        # transform axis by axis, truncating after each: cheaper than a full rfftn + selection
         x_ft = torch.fft.rfft(x, dim=last, norm="forward").narrow(last, 0, kept[-1])
         for axis in range(self.ndim - 1):
             x_ft = torch.fft.fft(x_ft, dim=2 + axis, norm="forward")
-            x_ft = _take_low(x_ft, 2 + axis, kept[axis], spatial[axis], False)
+            x_ft = _take_low(x_ft, 2 + axis, kept[axis], False)
         mode_shape = x_ft.shape[2:]
         n_modes = math.prod(mode_shape)
         # (B, C, *modes) complex -> (M, B, 2C) real as [real part, imaginary part]
         xr = torch.view_as_real(x_ft.reshape(batch, self.in_channels, n_modes))  # (B, C, M, 2)
         xr = xr.permute(2, 0, 3, 1).reshape(n_modes, batch, 2 * self.in_channels)
-        yr = torch.bmm(xr, self._block_weight(kept))  # (M, B, 2 C_out)
-        yr = yr.reshape(n_modes, batch, 2, self.out_channels).permute(1, 3, 0, 2).contiguous()
-        y_ft = torch.view_as_complex(yr).reshape(batch, self.out_channels, *mode_shape)
+        yr = self._mix(xr, kept).reshape(n_modes, batch, 2, self.out_channels)
+        y_ft = torch.view_as_complex(yr.permute(1, 3, 0, 2).contiguous())
+        y_ft = y_ft.reshape(batch, self.out_channels, *mode_shape)
         # inverse, axis by axis: zero-fill the dropped modes of a leading axis and transform it
         for axis in reversed(range(self.ndim - 1)):
             dim, k, n = 2 + axis, kept[axis], spatial[axis]
@@ -95,4 +154,4 @@ class SpectralConv(nn.Module):
         return torch.fft.irfft(y_ft, n=spatial[-1], dim=last, norm="forward")
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, modes={self.modes}"
+        return f"{self.in_channels}, {self.out_channels}, modes={self.modes}, method={self.method!r}"
