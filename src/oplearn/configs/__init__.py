@@ -1,0 +1,1 @@
+"""Presets for `oplearn run` (YAML files)."""
