@@ -26,6 +26,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fno_vs_neuraloperator.py
+	$(BIN)/python benchmarks/darcy_main_job.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -220,7 +220,7 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
     if "solver_seconds_per_sample" in report:
         click.echo(f"  solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms/sample, model "
                    f"{report['model_seconds_per_sample'] * 1e3:.3f} ms/sample at "
-                   f"s = {report['timing_resolution']}: {report['speedup']:.0f}x faster")
+                   f"s = {report['timing_resolution']}: {report['speedup']:.1f}x faster")
     click.echo(f"  report: {out / 'report.json'}")
 
 

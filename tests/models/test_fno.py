@@ -24,7 +24,8 @@ def _reference_spectral_conv(layer: SpectralConv, x: torch.Tensor) -> torch.Tens
     s1, s2 = x.shape[-2:]
     m1, m2 = layer.modes
     k1, k2 = min(m1, s1 // 2), min(m2, s2 // 2 + 1)
-    w = torch.complex(layer.weight[0], layer.weight[1])  # (2 m1, m2, C_in, C_out)
+    o = layer.out_channels
+    w = torch.complex(layer.weight[..., :o], layer.weight[..., o:])  # (2 m1, m2, C_in, C_out)
     x_ft = torch.fft.rfft2(x)
     out = torch.zeros(x.shape[0], layer.out_channels, s1, s2 // 2 + 1, dtype=x_ft.dtype)
     for freq in list(range(k1)) + list(range(-k1, 0)):

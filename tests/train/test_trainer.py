@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from oplearn.data import load
-from oplearn.errors import TrainingDivergedError
+from oplearn.errors import InvalidInputError, TrainingDivergedError
 from oplearn.train import TrainConfig, load_surrogate, train
 from oplearn.train import trainer as trainer_module
 
@@ -96,3 +96,12 @@ def test_training_on_cuda_matches_the_cpu_surrogate(tmp_path, make_h5):
     gpu_pred = surrogate.to("cuda").predict(test_set.inputs)
     assert gpu_pred.device.type == "cpu"
     torch.testing.assert_close(gpu_pred, cpu_pred, rtol=1e-3, atol=1e-4)
+
+
+def test_resume_refuses_different_data(tmp_path, make_h5):
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=1, batch_size=4, model_kwargs=SMALL)
+    train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
+    with pytest.raises(InvalidInputError, match="other data"):
+        train(config, train_set.take(8), {"17": test_set}, tmp_path / "run", resume=True,
+              progress=False, figures=False)

@@ -148,6 +148,10 @@ def train(
             raise DataFileError(f"{out_dir}: no {CHECKPOINT} to resume from")
         _, ckpt = load_surrogate(out_dir)
         config = TrainConfig.from_dict(ckpt["config"])
+        if ckpt["data_spec"] != spec or ckpt.get("train_samples", len(train_data)) != len(train_data):
+            raise InvalidInputError(
+                f"{out_dir} was trained on other data ({ckpt['data_spec']}); resume needs the same data"
+            )
 
     torch.manual_seed(config.seed)
     model = _build(config, spec)
@@ -189,8 +193,7 @@ def train(
             loss = loss_fn(pred, y, **loss_kwargs)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch + 1} (loss {loss.item()}); "
-                    f"the last good checkpoint (epoch {epoch}) is in {out_dir}"
+                    f"training diverged at epoch {epoch + 1} (loss {loss.item()}); {_kept(epoch, out_dir)}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -202,7 +205,7 @@ def train(
         if train_loss > DIVERGENCE_FACTOR * best:
             raise TrainingDivergedError(
                 f"training diverged at epoch {epoch + 1} (loss {train_loss:.3g}, best {best:.3g}); "
-                f"the last good checkpoint (epoch {epoch}) is in {out_dir}"
+                f"{_kept(epoch, out_dir)}"
             )
         best = min(best, train_loss)
         tests = {label: evaluate_rel_l2(surrogate, data) for label, data in test_sets.items()}
@@ -210,7 +213,7 @@ def train(
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_rel_l2": tests,
                         "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed})
         save_torch({
-            "config": config.to_dict(), "data_spec": spec, "epoch": epoch + 1,
+            "config": config.to_dict(), "data_spec": spec, "train_samples": n, "epoch": epoch + 1,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "normalizer_in": norm_in.state_dict(),
             "normalizer_out": norm_out.state_dict(), "history": history, "train_seconds": elapsed,
@@ -239,6 +242,12 @@ def train(
     if figures:
         write_figures(surrogate, test_sets, history, out_dir)
     return report
+
+
+def _kept(epochs_done: int, out_dir: Path) -> str:
+    if epochs_done == 0:
+        return "no checkpoint was written; lower the learning rate"
+    return f"the last good checkpoint (epoch {epochs_done}) is in {out_dir}; lower the learning rate"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
