@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import torch
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     args = parser.parse_args()
     overrides = {"workers": args.workers} if args.workers else {}
+    if not args.resume:  # a measurement starts from nothing
+        shutil.rmtree(args.out / args.preset, ignore_errors=True)
     report = run("darcy", args.out / args.preset, preset=args.preset, overrides=overrides,
                  resume=args.resume, device=args.device)
     hardware = {
@@ -44,7 +47,7 @@ def main() -> None:
     print(f"darcy {args.preset} on {report['device']}: test rel. L2 {errors}; train "
           f"{report['train_seconds']:.1f} s; solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms, "
           f"model {report['model_seconds_per_sample'] * 1e3:.3f} ms per sample "
-          f"({report['speedup']:.0f}x) -> {result}")
+          f"({report['speedup']:.1f}x) -> {result}")
 
 
 if __name__ == "__main__":
