@@ -34,6 +34,8 @@ METHODS = {
     "ours STDE shared": 1_000_000,
     "ours STDE sparse": 1_000_000,
 }
+# the training step of nested autograd keeps d second-order graphs: over 23 GB at d = 10,000
+STEP_LIMITS = {"nested autograd": 1_000}
 
 
 def _peak_mb() -> float:
@@ -105,30 +107,45 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "laplacian.json")
+    parser.add_argument("--table-only", action="store_true", help="print the table of --out and exit")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of --out for other dimensions (to run the dims in parts)")
     args = parser.parse_args()
     if args.case:
         method, dim, step = args.case
         print(json.dumps(run_case(method, int(dim), step == "step")))
         return
+    if args.table_only:
+        print_table(json.loads(args.out.read_text())["rows"])
+        return
     rows = []
+    if args.append and args.out.exists():
+        rows = [r for r in json.loads(args.out.read_text())["rows"] if r["d"] not in args.dims]
     for dim in args.dims:
         for method, max_dim in METHODS.items():
             if dim > max_dim:
                 continue
             row = {"d": dim, "method": method}
             for kind in ("operator", "step"):
-                if kind == "step" and method == "torch.func hessian trace":
+                if kind == "step" and (method == "torch.func hessian trace"
+                                       or dim > STEP_LIMITS.get(method, dim)):
                     continue
                 proc = subprocess.run([sys.executable, __file__, "--case", method, str(dim), kind],
                                       capture_output=True, text=True, timeout=900)
                 if proc.returncode != 0:
-                    row[kind] = {"error": proc.stderr.strip().splitlines()[-1][:200]}
+                    lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+                    row[kind] = {"error": lines[-1][:200]}
                 else:
                     row[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.write_text(json.dumps({"batch": BATCH, "width": WIDTH, "depth": DEPTH,
                                     "samples": SAMPLES, "threads": 1, "rows": rows}, indent=2) + "\n")
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    rows = sorted(rows, key=lambda r: (r["d"], list(METHODS).index(r["method"])))
     print("\n| d | method | operator s | vs nested autograd | operator MB | step s | step MB |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
@@ -138,7 +155,7 @@ def main() -> None:
         def fmt(cell, key, spec):
             return format(cell[key], spec) if key in cell else cell.get("error", "-")[:30]
 
-        ratio = (f"{ref['operator']['seconds'] / op['seconds']:.0f}x"
+        ratio = (f"{ref['operator']['seconds'] / op['seconds']:.3g}x"
                  if ref and "seconds" in ref.get("operator", {}) and "seconds" in op else "-")
         print(f"| {row['d']:,} | {row['method']} | {fmt(op, 'seconds', '.4f')} | {ratio} | "
               f"{fmt(op, 'peak_mb', '.0f')} | {fmt(st, 'seconds', '.4f') if st else '-'} | "
