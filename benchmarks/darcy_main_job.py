@@ -41,6 +41,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name() if report["device"].startswith("cuda") else None,
     }
+    report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
     result = ROOT / "benchmarks" / "results" / f"darcy_{args.preset}_{report['device'].split(':')[0]}.json"
     result.write_text(json.dumps({"report": report, "hardware": hardware}, indent=2) + "\n")
     errors = ", ".join(f"s={k}: {v:.4f}" for k, v in report["test_rel_l2"].items())

@@ -138,7 +138,7 @@ def main() -> None:
         results[name] = train_and_evaluate(model, train, tests, args.epochs, 20, args.seed, args.device)
     ratio = results["oplearn"]["samples_per_second"] / results["neuraloperator"]["samples_per_second"]
     record = {
-        "settings": vars(args) | {"out": str(args.out), "train_resolution": train.resolution},
+        "settings": vars(args) | {"out": args.out.name, "train_resolution": train.resolution},
         "torch": torch.__version__, "neuraloperator": neuralop.__version__,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
