@@ -27,6 +27,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fno_vs_neuraloperator.py
 	$(BIN)/python benchmarks/darcy_main_job.py
+	$(BIN)/python benchmarks/spectral_conv.py
+	$(BIN)/python benchmarks/laplacian.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

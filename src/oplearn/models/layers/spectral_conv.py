@@ -41,8 +41,8 @@ class SpectralConv(nn.Module):
     Implementation (both give the same numbers to rounding): with few kept modes the truncated
     transforms are dense real matrix products (:mod:`oplearn.models.layers.dft`), otherwise
     ``torch.fft``. The complex mode mixing is one real batched matmul of the stacked real and
-    imaginary parts of the input against ``[Wr | Wi]``, about 3x faster on CPU than PyTorch's
-    complex einsum. The weight is stored as ``(*modes, C_in, 2 C_out)`` (real parts, then
+    imaginary parts of the input against ``[Wr | Wi]`` instead of PyTorch's complex einsum
+    (``benchmarks/spectral_conv.py`` compares the whole layer with the textbook one). The weight is stored as ``(*modes, C_in, 2 C_out)`` (real parts, then
     imaginary parts), so that product needs no copy of it.
 
     Args:
