@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
+	rm -rf $(DEMO_OUT)  # the demo always starts fresh; `oplearn run ... --resume` continues a run
 	$(BIN)/oplearn run darcy --out $(DEMO_OUT)
 
 test: $(STAMP)
