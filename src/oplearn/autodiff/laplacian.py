@@ -164,10 +164,9 @@ def estimator_variance(f: Function, x: torch.Tensor, estimator: str, *, trials: 
     """Per-point variance ``(B,)`` of a one-direction estimate of the Laplacian (``"sparse"``,
     ``"shared"``, ``"dense"`` or ``"sdgd"``), from ``trials`` draws. With ``V`` directions the
     variance is this divided by ``V``: choose ``num_samples`` for the accuracy you need."""
-    with torch.no_grad() if estimator != "sdgd" else torch.enable_grad():
-        draws = torch.stack([
-            laplacian(f, x, "sdgd" if estimator == "sdgd" else "stde", 1, generator,
-                      "auto" if estimator == "sdgd" else estimator).detach()
-            for _ in range(trials)
-        ])
-    return draws.var(dim=0)
+    if estimator == "sdgd":  # needs autograd for its second derivatives
+        draws = [laplacian(f, x, "sdgd", 1, generator).detach() for _ in range(trials)]
+    else:
+        with torch.no_grad():
+            draws = [laplacian(f, x, "stde", 1, generator, estimator) for _ in range(trials)]
+    return torch.stack(draws).var(dim=0)

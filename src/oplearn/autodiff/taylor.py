@@ -70,16 +70,17 @@ def _identity(x: torch.Tensor):
     return x, torch.ones_like(x), torch.zeros_like(x)
 
 
+_RULES: dict[type, Derivatives] = {nn.Tanh: _tanh, nn.Sigmoid: _sigmoid, nn.Softplus: _softplus,
+                                  nn.GELU: _gelu, Sine: _sine, nn.SiLU: _silu, nn.Identity: _identity}
+
+
 def _derivatives(module: nn.Module) -> Derivatives | None:
     """The ``(s, s', s'')`` rule of an activation module, or None if there is none."""
     if isinstance(module, nn.Softplus) and module.beta != 1:
         return None  # only beta = 1 has the closed form below (the same linear tail above 20)
     if isinstance(module, nn.GELU) and module.approximate != "none":
         return None
-    rules: dict[type, Derivatives] = {nn.Tanh: _tanh, nn.Sigmoid: _sigmoid, nn.Softplus: _softplus,
-                                      nn.GELU: _gelu, Sine: _sine, nn.SiLU: _silu,
-                                      nn.Identity: _identity}
-    return rules.get(type(module))
+    return _RULES.get(type(module))
 
 
 def supports(model: object) -> bool:
