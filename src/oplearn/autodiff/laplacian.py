@@ -2,7 +2,7 @@
 
 - ``method="exact"``: the trace of the Hessian as the sum of second derivatives along all ``d``
   coordinate directions, pushed through the network in one second-order Taylor pass
-  (:mod:`oplearn.autodiff.taylor`) for MLPs, or with nested ``torch.func.jvp`` for any function.
+  (:mod:`oplearn.autodiff.jet`) with the second coefficient summed over directions as it goes.
 - ``method="stde"`` (Stochastic Taylor Derivative Estimator): the same pass with ``V`` random
   directions; unbiased for every estimator below:
 
@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.func import jvp, vmap
 
-from oplearn.autodiff import taylor
+from oplearn.autodiff.jet import Directions, _check_points, directional_derivative
 from oplearn.errors import InvalidInputError
 
 Function = Callable[[torch.Tensor], torch.Tensor]
@@ -36,65 +35,32 @@ def _flat(u: torch.Tensor, batch: int) -> torch.Tensor:
     return u.reshape(batch)
 
 
-def _check_points(x: torch.Tensor) -> None:
-    if x.ndim != 2:
-        raise InvalidInputError(f"x must be (B, d), got {tuple(x.shape)}")
-
-
-def _chunks(directions: torch.Tensor, chunk_size: int | None):
-    """Split directions (``(B, V, d)``, ``(V, d)`` or ``(V,)`` indices) along ``V``."""
-    coords = not directions.dtype.is_floating_point
-    n_dirs = directions.shape[0] if coords else directions.shape[-2]
-    step = chunk_size or n_dirs
-    for start in range(0, n_dirs, step):
-        yield directions[start:start + step] if coords else directions[..., start:start + step, :]
-
-
-def _single_output(second: torch.Tensor) -> torch.Tensor:
-    if second.shape[-1] != 1:
-        raise InvalidInputError(f"f must have one output; got {second.shape[-1]}")
-    return second[..., 0]
-
-
-def second_directional(f: Function, x: torch.Tensor, directions: torch.Tensor,
-                       chunk_size: int | None = None) -> torch.Tensor:
+def second_directional(f: Function, x: torch.Tensor, directions: Directions,
+                       chunk_size: int | None = None, engine: str = "auto") -> torch.Tensor:
     """``v^T (Hess f)(x) v`` for each direction: ``(B, V)``.
 
-    ``directions`` as in :func:`oplearn.autodiff.taylor.jet2`: ``(B, V, d)``, ``(V, d)`` or
-    integer coordinates ``(V,)``. MLPs go through the Taylor pass; anything else through nested
-    ``torch.func.jvp`` (vectorised over directions with ``vmap``). ``chunk_size`` bounds how
-    many directions are pushed at once (memory).
+    ``directions`` as in :mod:`oplearn.autodiff.jet`: ``(B, V, d)``, ``(V, d)``, integer
+    coordinates ``(V,)`` or a :class:`SparseTangent`. ``chunk_size`` bounds how many directions
+    are pushed at once (memory).
     """
-    _check_points(x)
-    if taylor.supports(f):
-        parts = [_single_output(taylor.jet2(f, x, c).second) for c in _chunks(directions, chunk_size)]
-    else:
-        parts = [_nested_jvp(f, x, c) for c in _chunks(directions, chunk_size)]
-    return torch.cat(parts, dim=1)
+    values = directional_derivative(f, x, directions, 2, chunk_size=chunk_size, engine=engine)
+    return _flat_directions(values, x.shape[0])
 
 
-def _summed_second(f: Function, x: torch.Tensor, directions: torch.Tensor,
-                   chunk_size: int | None) -> torch.Tensor:
-    """``sum_v v^T (Hess f) v`` ``(B,)``: the Taylor pass with summed second coefficients for
-    MLPs (half the work of :func:`second_directional`), else the per-direction values summed."""
-    if not taylor.supports(f):
-        return second_directional(f, x, directions, chunk_size).sum(dim=1)
-    return sum(_single_output(taylor.jet2(f, x, c, sum_second=True).second)
-               for c in _chunks(directions, chunk_size))
+def _flat_directions(values: torch.Tensor, batch: int) -> torch.Tensor:
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim != 2:
+        raise InvalidInputError(f"f must map (B, d) -> (B,) or (B, 1); got output {tuple(values.shape)}")
+    return values
 
 
-def _nested_jvp(f: Function, x: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    batch, dim = x.shape
-    if not directions.dtype.is_floating_point:
-        directions = torch.eye(dim, dtype=x.dtype, device=x.device)[directions]
-    per_point = directions.ndim == 3
-    dirs = directions.transpose(0, 1) if per_point else directions[:, None, :].expand(-1, batch, dim)
-
-    def second(v: torch.Tensor) -> torch.Tensor:
-        first = lambda y: jvp(lambda z: _flat(f(z), batch), (y,), (v,))[1]  # noqa: E731
-        return jvp(first, (x,), (v,))[1]
-
-    return vmap(second)(dirs).T  # (B, V)
+def _summed_second(f: Function, x: torch.Tensor, directions: Directions,
+                   chunk_size: int | None, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``sum_v w_v v^T (Hess f) v`` ``(B,)`` with the top coefficient summed while propagated."""
+    total = directional_derivative(f, x, directions, 2, weights=weights, collapse=True,
+                                   chunk_size=chunk_size)
+    return _flat(total, x.shape[0])
 
 
 def _sdgd(f: Function, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
