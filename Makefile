@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/darcy_main_job.py
 	$(BIN)/python benchmarks/spectral_conv.py
 	$(BIN)/python benchmarks/laplacian.py
+	$(BIN)/python benchmarks/biharmonic.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

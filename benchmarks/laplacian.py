@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from operator_cases import BATCH, SAMPLES, measure, network, print_table, run_cases, write_results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-BATCH, WIDTH, DEPTH, SAMPLES = 64, 128, 4, 16
 
 # method -> largest d it is run at (beyond it the cost or memory is out of reach here)
 METHODS = {
@@ -38,27 +37,15 @@ METHODS = {
 STEP_LIMITS = {"nested autograd": 1_000}
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_case(method: str, dim: int, step: bool) -> dict:
     import torch
-    from torch import nn
 
     from oplearn.autodiff import laplacian
     from oplearn.autodiff.laplacian import sample_directions, second_directional
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    layers, fan_in = [], dim
-    for _ in range(DEPTH):
-        layers += [nn.Linear(fan_in, WIDTH), nn.Tanh()]
-        fan_in = WIDTH
-    f = nn.Sequential(*layers, nn.Linear(fan_in, 1))
-    x = torch.randn(BATCH, dim)
+    f, x = network(dim)
     gen = torch.Generator().manual_seed(0)
-    plain = lambda z: f(z)  # noqa: E731  (a plain function: no Taylor fast path)
+    plain = lambda z: f(z)  # noqa: E731
 
     def operator() -> torch.Tensor:
         if method == "nested autograd":
@@ -73,33 +60,13 @@ def run_case(method: str, dim: int, step: bool) -> dict:
             return laplacian(f, x, "sdgd", SAMPLES, gen)
         if method == "STDE via nested jvp":
             v = sample_directions("shared", BATCH, dim, SAMPLES, generator=gen)
-            return second_directional(plain, x, v).mean(1)
+            return second_directional(plain, x, v, engine="jvp").mean(1)
         if method == "ours exact":
-            return laplacian(f, x, "exact", chunk_size=max(1, 2_000_000 // (BATCH * WIDTH)))
+            return laplacian(f, x, "exact", chunk_size=max(1, 2_000_000 // (BATCH * 128)))
         estimator = method.rsplit(" ", 1)[1]
         return laplacian(f, x, "stde", SAMPLES, gen, estimator)
 
-    def call() -> None:
-        lap = operator()
-        if step:
-            loss = lap.square().mean()
-            loss.backward()
-            f.zero_grad(set_to_none=True)
-
-    base = _peak_mb()
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
-    if first > 20:
-        seconds = first
-    else:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        seconds = sorted(times)[1]
-    return {"seconds": seconds, "peak_mb": max(0.0, _peak_mb() - base)}
+    return measure(operator, f, step)
 
 
 def main() -> None:
@@ -116,50 +83,15 @@ def main() -> None:
         print(json.dumps(run_case(method, int(dim), step == "step")))
         return
     if args.table_only:
-        print_table(json.loads(args.out.read_text())["rows"])
+        print_table(json.loads(args.out.read_text())["rows"], list(METHODS), "nested autograd")
         return
     rows = []
     if args.append and args.out.exists():
         rows = [r for r in json.loads(args.out.read_text())["rows"] if r["d"] not in args.dims]
-    for dim in args.dims:
-        for method, max_dim in METHODS.items():
-            if dim > max_dim:
-                continue
-            row = {"d": dim, "method": method}
-            for kind in ("operator", "step"):
-                if kind == "step" and (method == "torch.func hessian trace"
-                                       or dim > STEP_LIMITS.get(method, dim)):
-                    continue
-                proc = subprocess.run([sys.executable, __file__, "--case", method, str(dim), kind],
-                                      capture_output=True, text=True, timeout=900)
-                if proc.returncode != 0:
-                    lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
-                    row[kind] = {"error": lines[-1][:200]}
-                else:
-                    row[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    args.out.write_text(json.dumps({"batch": BATCH, "width": WIDTH, "depth": DEPTH,
-                                    "samples": SAMPLES, "threads": 1, "rows": rows}, indent=2) + "\n")
-    print_table(rows)
-
-
-def print_table(rows: list[dict]) -> None:
-    rows = sorted(rows, key=lambda r: (r["d"], list(METHODS).index(r["method"])))
-    print("\n| d | method | operator s | vs nested autograd | operator MB | step s | step MB |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        ref = next((r for r in rows if r["d"] == row["d"] and r["method"] == "nested autograd"), None)
-        op, st = row.get("operator", {}), row.get("step", {})
-
-        def fmt(cell, key, spec):
-            return format(cell[key], spec) if key in cell else cell.get("error", "-")[:30]
-
-        ratio = (f"{ref['operator']['seconds'] / op['seconds']:.3g}x"
-                 if ref and "seconds" in ref.get("operator", {}) and "seconds" in op else "-")
-        print(f"| {row['d']:,} | {row['method']} | {fmt(op, 'seconds', '.4f')} | {ratio} | "
-              f"{fmt(op, 'peak_mb', '.0f')} | {fmt(st, 'seconds', '.4f') if st else '-'} | "
-              f"{fmt(st, 'peak_mb', '.0f') if st else '-'} |")
+    skip = lambda m, d: m == "torch.func hessian trace" or d > STEP_LIMITS.get(m, d)  # noqa: E731
+    run_cases(__file__, args.dims, METHODS, skip, rows)
+    write_results(args.out, rows)
+    print_table(rows, list(METHODS), "nested autograd")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from oplearn.autodiff import (
     Sine,
     biharmonic,
     divergence,
+    estimator_variance,
     gradient,
     linear_operator,
     mixed_partial,
@@ -69,6 +70,19 @@ def test_stde_biharmonic_is_unbiased(estimator):
         exact = biharmonic(f, x)
         draws = torch.stack([biharmonic(f, x, "stde", 4, gen, estimator) for _ in range(400)])
     _within_standard_errors(draws, exact)
+
+
+def test_variance_helper_predicts_the_spread_of_biharmonic_estimates():
+    f = mlp(5, nn.Tanh, width=8)
+    x = torch.randn(3, 5, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(2)
+    var1 = estimator_variance(f, x, "sparse", trials=400, generator=gen, operator="biharmonic")
+    with torch.no_grad():
+        draws = torch.stack([biharmonic(f, x, "stde", 4, gen, "sparse") for _ in range(400)])
+    ratio = draws.var(dim=0) / (var1 / 4)
+    assert torch.all((ratio > 0.6) & (ratio < 1.6)), ratio  # a wrong 1/V scaling gives 4 or 1/4
+    with pytest.raises(InvalidInputError, match="Laplacian only"):
+        estimator_variance(f, x, "sdgd", operator="biharmonic")
 
 
 def test_gradient_divergence_time_derivative_match_autograd():

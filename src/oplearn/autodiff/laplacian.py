@@ -123,16 +123,3 @@ def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: 
                                    dtype=x.dtype, device=x.device)
     scale = dim / num_samples if estimator == "sparse" else 1.0 / num_samples
     return _summed_second(f, x, directions, chunk_size) * scale
-
-
-def estimator_variance(f: Function, x: torch.Tensor, estimator: str, *, trials: int = 64,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-point variance ``(B,)`` of a one-direction estimate of the Laplacian (``"sparse"``,
-    ``"shared"``, ``"dense"`` or ``"sdgd"``), from ``trials`` draws. With ``V`` directions the
-    variance is this divided by ``V``: choose ``num_samples`` for the accuracy you need."""
-    if estimator == "sdgd":  # needs autograd for its second derivatives
-        draws = [laplacian(f, x, "sdgd", 1, generator).detach() for _ in range(trials)]
-    else:
-        with torch.no_grad():
-            draws = [laplacian(f, x, "stde", 1, generator, estimator) for _ in range(trials)]
-    return torch.stack(draws).var(dim=0)
