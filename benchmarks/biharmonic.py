@@ -15,13 +15,11 @@ Writes benchmarks/results/biharmonic.json and prints the table with ratios to ne
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from operator_cases import SAMPLES, measure, network, print_table, run_cases, write_results  # noqa: E402
+from operator_cases import SAMPLES, main, measure, network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = {
@@ -67,32 +65,6 @@ def run_case(method: str, dim: int, step: bool) -> dict:
     return measure(operator, f, step)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000, 10_000, 100_000, 1_000_000])
-    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "biharmonic.json")
-    parser.add_argument("--table-only", action="store_true", help="print the table of --out and exit")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), help="run only these methods")
-    parser.add_argument("--append", action="store_true",
-                        help="keep the rows of --out that this invocation does not rerun")
-    args = parser.parse_args()
-    if args.case:
-        method, dim, step = args.case
-        print(json.dumps(run_case(method, int(dim), step == "step")))
-        return
-    if args.table_only:
-        print_table(json.loads(args.out.read_text())["rows"], list(METHODS), "nested autograd")
-        return
-    methods = {m: d for m, d in METHODS.items() if not args.methods or m in args.methods}
-    rows = []
-    if args.append and args.out.exists():
-        rows = [r for r in json.loads(args.out.read_text())["rows"]
-                if not (r["d"] in args.dims and r["method"] in methods)]
-    run_cases(__file__, args.dims, methods, lambda m, d: False, rows)
-    write_results(args.out, rows)
-    print_table(rows, list(METHODS), "nested autograd")
-
-
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__, METHODS, run_case, ROOT / "benchmarks" / "results" / "biharmonic.json",
+         lambda m, d: False)

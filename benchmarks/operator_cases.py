@@ -104,3 +104,34 @@ def print_table(rows: list[dict], methods: list[str], reference: str) -> None:
 def write_results(path: Path, rows: list[dict]) -> None:
     path.write_text(json.dumps({"batch": BATCH, "width": WIDTH, "depth": DEPTH, "samples": SAMPLES,
                                 "threads": 1, "rows": rows}, indent=2) + "\n")
+
+
+def main(script: str, doc: str, methods: dict[str, int], run_case: Callable[[str, int, bool], dict],
+         default_out: Path, skip_step: Callable[[str, int], bool], reference: str = "nested autograd") -> None:
+    """The command line both operator benchmarks share (``--help`` lists it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000, 10_000, 100_000, 1_000_000])
+    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument("--table-only", action="store_true", help="print the table of --out and exit")
+    parser.add_argument("--methods", nargs="+", choices=list(methods), help="run only these methods")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of --out that this invocation does not rerun")
+    args = parser.parse_args()
+    if args.case:
+        method, dim, kind = args.case
+        print(json.dumps(run_case(method, int(dim), kind == "step")))
+        return
+    if args.table_only:
+        print_table(json.loads(args.out.read_text())["rows"], list(methods), reference)
+        return
+    chosen = {m: d for m, d in methods.items() if not args.methods or m in args.methods}
+    rows = []
+    if args.append and args.out.exists():
+        rows = [r for r in json.loads(args.out.read_text())["rows"]
+                if not (r["d"] in args.dims and r["method"] in chosen)]
+    run_cases(script, args.dims, chosen, skip_step, rows)
+    write_results(args.out, rows)
+    print_table(rows, list(methods), reference)

@@ -22,14 +22,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oplearn.autodiff.trace import _module_rule
+from oplearn.autodiff.trace import activation_rule
 
 
 def supports(model: object) -> bool:
     """True for an ``nn.Sequential`` of ``nn.Linear`` and activations with Taylor rules that
     starts with a linear layer."""
     return (isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[0], nn.Linear)
-            and all(isinstance(m, nn.Linear) or _module_rule(m) is not None for m in model))
+            and all(isinstance(m, nn.Linear) or activation_rule(m) is not None for m in model))
 
 
 def _linear(t: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor | None:
@@ -90,7 +90,7 @@ def _run(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
             state = {k: _linear(v, module.weight) for k, v in state.items() if k != "value"}
             state["value"] = value
         else:
-            state = _activation(state, _module_rule(module)(state["value"], 4))
+            state = _activation(state, activation_rule(module)(state["value"], 4))
     if state["Q"] is None:
         return torch.zeros_like(state["value"])
     return state["Q"]

@@ -32,7 +32,8 @@ Directions = torch.Tensor | SparseTangent
 ENGINES = ("auto", "taylor", "jvp")
 
 
-def _check_points(x: torch.Tensor) -> None:
+def check_points(x: torch.Tensor) -> None:
+    """Raise :class:`InvalidInputError` unless ``x`` is a floating ``(B, d)`` tensor."""
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise InvalidInputError(f"x must be a (B, d) tensor, got {shape}")
@@ -87,7 +88,13 @@ def jet(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         ``k = 1 .. K``; with ``collapse`` the last one is the weighted sum ``(B, *out)``.
         Differentiable with respect to ``f``'s parameters and ``x``.
     """
-    _check_points(x)
+    return _jet(f, x, tangents, collapse, weights, engine, top_only=False)
+
+
+def _jet(f, x, tangents, collapse, weights, engine, top_only: bool) -> list:
+    """:func:`jet`; with ``top_only`` the fallback computes only the top order (the other
+    entries are then ``None``)."""
+    check_points(x)
     if engine not in ENGINES:
         raise InvalidInputError(f"engine must be one of {ENGINES}, got {engine!r}")
     order = len(tangents)
@@ -108,7 +115,7 @@ def jet(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         except trace.Unsupported as exc:
             if engine == "taylor":
                 raise InvalidInputError(f"no Taylor-mode rule: {exc}") from exc
-    return _nested_jvp(f, x, coeffs, collapse, weights)
+    return _nested_jvp(f, x, coeffs, collapse, weights, top_only)
 
 
 def _normalised(coeff, k: int):
@@ -148,7 +155,7 @@ def _n_out_dirs(coeffs) -> int:
     return next(_num_directions(c) for c in coeffs if c is not None)
 
 
-def _nested_jvp(f, x, coeffs, collapse, weights) -> list[torch.Tensor]:
+def _nested_jvp(f, x, coeffs, collapse, weights, top_only: bool) -> list:
     """The generic path: ``d^k/dt^k f(x(t))`` by ``k`` nested forward-mode passes, vectorised
     over directions."""
     batch, dim = x.shape
@@ -160,6 +167,7 @@ def _nested_jvp(f, x, coeffs, collapse, weights) -> list[torch.Tensor]:
         dense.append(None if c is None else c.expand(batch, *c.shape[1:]).transpose(0, 1))  # (V, B, d)
     present = [k for k, c in enumerate(dense) if c is not None]
     stacked = [dense[k] for k in present]
+    line = present == [0]  # x + t v: differentiate in x, so the points are not copied per direction
 
     def curve(t: torch.Tensor, *vs: torch.Tensor) -> torch.Tensor:
         point = x
@@ -168,13 +176,21 @@ def _nested_jvp(f, x, coeffs, collapse, weights) -> list[torch.Tensor]:
         return f(point)
 
     def derivative(k: int, *vs: torch.Tensor) -> torch.Tensor:
-        fn = lambda t: curve(t, *vs)  # noqa: E731
+        if line:
+            fn, start, tangent = f, x, vs[0]
+        else:
+            fn = lambda t: curve(t, *vs)  # noqa: E731
+            start = torch.zeros(batch, 1, dtype=x.dtype, device=x.device)
+            tangent = torch.ones_like(start)
         for _ in range(k):
-            fn = (lambda g: lambda t: jvp(g, (t,), (torch.ones_like(t),))[1])(fn)
-        return fn(torch.zeros(batch, 1, dtype=x.dtype, device=x.device))
+            fn = (lambda g: lambda y: jvp(g, (y,), (tangent,))[1])(fn)
+        return fn(start)
 
-    results = [f(x)]
+    results = [None if top_only else f(x)]
     for k in range(1, order + 1):
+        if top_only and k < order:
+            results.append(None)
+            continue
         values = vmap(lambda *vs, k=k: derivative(k, *vs))(*stacked)  # (V, B, *out)
         values = values.movedim(0, 1)
         if collapse and k == order:
@@ -192,13 +208,13 @@ def directional_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     """``d^K/dt^K f(x + t v)`` for every direction ``v``: ``(B, V, *out)``; with ``collapse``
     the weighted sum over directions ``(B, *out)``. ``chunk_size`` bounds how many directions
     are pushed at once (memory); chunks of a collapsed sum are added up."""
-    _check_points(x)
+    check_points(x)
     if order < 1:
         raise InvalidInputError(f"order must be >= 1, got {order}")
     parts = []
     for chunk, w in _chunks(directions, weights, chunk_size):
         tangents = [chunk] + [None] * (order - 1)
-        parts.append(jet(f, x, tangents, collapse=collapse, weights=w, engine=engine)[-1])
+        parts.append(_jet(f, x, tangents, collapse, w, engine, top_only=True)[-1])
     if collapse:
         return sum(parts[1:], parts[0])
     return torch.cat(parts, dim=1)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from oplearn.autodiff.jet import Directions, _check_points, directional_derivative
+from oplearn.autodiff.jet import Directions, check_points, directional_derivative
 from oplearn.errors import InvalidInputError
 
 Function = Callable[[torch.Tensor], torch.Tensor]
@@ -29,7 +29,8 @@ ESTIMATORS = ("sparse", "shared", "dense")
 SPARSE_FROM_DIMENSION = 1000  # below it dense directions cost little and vary less
 
 
-def _flat(u: torch.Tensor, batch: int) -> torch.Tensor:
+def scalar_output(u: torch.Tensor, batch: int) -> torch.Tensor:
+    """``u`` ``(B,)`` or ``(B, 1)`` as ``(B,)``; anything else is an error (scalar ``f`` only)."""
     if u.shape not in ((batch,), (batch, 1)):
         raise InvalidInputError(f"f must map (B, d) -> (B,) or (B, 1); got output {tuple(u.shape)}")
     return u.reshape(batch)
@@ -60,12 +61,12 @@ def _summed_second(f: Function, x: torch.Tensor, directions: Directions,
     """``sum_v w_v v^T (Hess f) v`` ``(B,)`` with the top coefficient summed while propagated."""
     total = directional_derivative(f, x, directions, 2, weights=weights, collapse=True,
                                    chunk_size=chunk_size)
-    return _flat(total, x.shape[0])
+    return scalar_output(total, x.shape[0])
 
 
 def _sdgd(f: Function, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     x = x if x.requires_grad else x.detach().requires_grad_(True)
-    u = _flat(f(x), x.shape[0])
+    u = scalar_output(f(x), x.shape[0])
     (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
     cols = []
     for i in idx.tolist():
@@ -103,7 +104,7 @@ def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: 
     Returns:
         ``(B,)`` Laplacian values; differentiable with respect to ``f``'s parameters.
     """
-    _check_points(x)
+    check_points(x)
     batch, dim = x.shape
     if num_samples < 1:
         raise InvalidInputError(f"num_samples must be >= 1, got {num_samples}")

@@ -30,8 +30,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from oplearn.autodiff.jet import _check_points, directional_derivative, jet
-from oplearn.autodiff.laplacian import _flat
+from oplearn.autodiff.jet import check_points, directional_derivative, jet
+from oplearn.autodiff.laplacian import scalar_output
 from oplearn.autodiff.series import SparseTangent
 from oplearn.errors import InvalidInputError
 
@@ -105,22 +105,22 @@ def _check_term(term: Term, dim: int) -> Term:
 def mixed_partial(f: Function, x: torch.Tensor, term: Term, method: str = "interpolation") -> torch.Tensor:
     """``d^term f`` ``(B,)`` (e.g. ``term=(0, 1)`` for ``d^2 f / dx_0 dx_1``); ``method`` is
     ``"interpolation"`` (fewest orders) or ``"jet"`` (the STDE paper's construction)."""
-    _check_points(x)
+    check_points(x)
     term = _check_term(term, x.shape[1])
     if not term:
-        return _flat(f(x), x.shape[0])
+        return scalar_output(f(x), x.shape[0])
     coords, mult = _support(term)
     if method == "interpolation":
         tangent, weights = _directions([(term, 1.0)], x)
         total = directional_derivative(f, x, tangent, len(term), weights=weights, collapse=True)
-        return _flat(total, x.shape[0])
+        return scalar_output(total, x.shape[0])
     if method != "jet":
         raise InvalidInputError(f"method must be 'interpolation' or 'jet', got {method!r}")
     sizes, order, factor = jet_construction(mult)
     tangents: list = [None] * order
     for coord, size in zip(coords, sizes, strict=True):
         tangents[size - 1] = torch.tensor([coord], device=x.device)
-    return _flat(jet(f, x, tangents)[-1][:, 0], x.shape[0]) / factor
+    return scalar_output(jet(f, x, tangents)[-1][:, 0], x.shape[0]) / factor
 
 
 def _directions(terms: list[tuple[Term, float]], x: torch.Tensor) -> tuple[SparseTangent, torch.Tensor]:
@@ -148,7 +148,7 @@ def linear_operator(f: Function, x: torch.Tensor, terms: Mapping[Term, float], m
     of all its terms. ``method="stde"``: ``num_samples`` terms drawn with probability
     ``|c| / sum |c|`` (with ``generator``), each evaluated exactly; unbiased.
     """
-    _check_points(x)
+    check_points(x)
     batch, dim = x.shape
     items = [(_check_term(t, dim), float(c)) for t, c in terms.items()]
     if not items or any(not math.isfinite(c) for _, c in items):
@@ -169,10 +169,10 @@ def linear_operator(f: Function, x: torch.Tensor, terms: Mapping[Term, float], m
         by_order.setdefault(len(term), []).append((term, coef))
     for order, group in sorted(by_order.items()):
         if order == 0:
-            result = result + sum(c for _, c in group) * _flat(f(x), batch)
+            result = result + sum(c for _, c in group) * scalar_output(f(x), batch)
             continue
         tangent, weights = _directions(group, x)
         total_k = directional_derivative(f, x, tangent, order, weights=weights, collapse=True,
                                          chunk_size=chunk_size)
-        result = result + _flat(total_k, batch)
+        result = result + scalar_output(total_k, batch)
     return result

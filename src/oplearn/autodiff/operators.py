@@ -22,13 +22,16 @@ from collections.abc import Callable
 import torch
 
 from oplearn.autodiff import hessian_propagation
-from oplearn.autodiff.jet import _check_points, directional_derivative
-from oplearn.autodiff.laplacian import SPARSE_FROM_DIMENSION, _flat
+from oplearn.autodiff.jet import check_points, directional_derivative
+from oplearn.autodiff.laplacian import SPARSE_FROM_DIMENSION, scalar_output
 from oplearn.autodiff.series import SparseTangent
 from oplearn.errors import InvalidInputError
 
 Function = Callable[[torch.Tensor], torch.Tensor]
 METHODS = ("exact", "stde")
+# sparse pairs push 4 directions per pair through the network: they only win when the first
+# layer of the shared estimator (V d H) dominates, between d = 1e5 and 1e6 here
+BIHARMONIC_SPARSE_FROM_DIMENSION = 500_000
 
 
 def _check(method: str, num_samples: int) -> None:
@@ -50,12 +53,12 @@ def gradient(f: Function, x: torch.Tensor, method: str = "exact", num_samples: i
              generator: torch.Generator | None = None) -> torch.Tensor:
     """``grad f`` ``(B, d)`` of a scalar ``f: (B, d) -> (B,)``; differentiable (the graph is
     kept, so a loss on the gradient can be backpropagated to the parameters)."""
-    _check_points(x)
+    check_points(x)
     _check(method, num_samples)
     batch, dim = x.shape
     if method == "exact":
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(_flat(f(xg), batch).sum(), xg, create_graph=True)
+        (grad,) = torch.autograd.grad(scalar_output(f(xg), batch).sum(), xg, create_graph=True)
         return grad
     idx = torch.randint(0, dim, (num_samples,), generator=generator, device=x.device)
     partials = directional_derivative(f, x, idx, 1)  # (B, V, *out)
@@ -70,7 +73,7 @@ def divergence(field: Function, x: torch.Tensor, method: str = "exact", num_samp
 
     ``estimator`` for STDE: ``"sparse"`` (random coordinates), ``"dense"`` (Rademacher per
     point, Hutchinson) or ``"auto"`` (sparse from ``d = 1000`` on)."""
-    _check_points(x)
+    check_points(x)
     _check(method, num_samples)
     batch, dim = x.shape
     if method == "exact":
@@ -99,11 +102,11 @@ def _check_field(values: torch.Tensor, batch: int, dim: int) -> None:
 def time_derivative(f: Function, x: torch.Tensor, order: int = 1, dim: int = -1) -> torch.Tensor:
     """``d^k f / d x_dim^k`` ``(B,)`` (``dim=-1``: time as the last coordinate), one Taylor pass
     of order ``k`` along ``e_dim``: exact and the cheapest way, so there is no STDE variant."""
-    _check_points(x)
+    check_points(x)
     if not -x.shape[1] <= dim < x.shape[1]:
         raise InvalidInputError(f"dim {dim} out of range for d = {x.shape[1]}")
     coordinate = torch.tensor([dim % x.shape[1]], device=x.device)
-    return _flat(directional_derivative(f, x, coordinate, order)[:, 0], x.shape[0])
+    return scalar_output(directional_derivative(f, x, coordinate, order)[:, 0], x.shape[0])
 
 
 def _pair_directions(first: torch.Tensor, second: torch.Tensor, dtype) -> SparseTangent:
@@ -144,19 +147,22 @@ def biharmonic(f: Function, x: torch.Tensor, method: str = "exact", num_samples:
         estimator: for STDE: ``"dense"`` (Gaussian directions per point), ``"shared"``
             (Gaussian, shared by the batch), ``"sparse"`` (``V`` random pairs ``(i, j)``, each
             ``d_iijj`` from four coordinate-pair directions; cost independent of ``d``) or
-            ``"auto"`` (sparse from ``d = 1000`` on).
+            ``"auto"`` (dense below ``d = 1000``, shared below ``d = 500,000``, then sparse).
         chunk_size: directions pushed at once (memory of the direction-based paths).
     """
-    _check_points(x)
+    check_points(x)
     _check(method, num_samples)
     batch, dim = x.shape
     if method == "exact":
         if hessian_propagation.supports(f):
-            return _flat(hessian_propagation.biharmonic_mlp(f, x), batch)
+            return scalar_output(hessian_propagation.biharmonic_mlp(f, x), batch)
         directions, weights = exact_biharmonic_directions(dim, x.dtype, x.device)
         total = directional_derivative(f, x, directions, 4, weights=weights, collapse=True,
                                        chunk_size=chunk_size)
-        return _flat(total, batch)
+        return scalar_output(total, batch)
+    if estimator == "auto":  # the fastest in benchmarks/biharmonic.py at each d
+        estimator = "dense" if dim < SPARSE_FROM_DIMENSION else \
+            "shared" if dim < BIHARMONIC_SPARSE_FROM_DIMENSION else "sparse"
     estimator = _auto(estimator, dim, ("sparse", "shared", "dense"))
     if estimator == "sparse":
         first, second = torch.randint(0, dim, (2, num_samples), generator=generator, device=x.device)
@@ -166,8 +172,8 @@ def biharmonic(f: Function, x: torch.Tensor, method: str = "exact", num_samples:
         weights = per_pair.repeat_interleave(num_samples) * (dim * dim / num_samples)
         total = directional_derivative(f, x, directions, 4, weights=weights, collapse=True,
                                        chunk_size=chunk_size)
-        return _flat(total, batch)
+        return scalar_output(total, batch)
     shape = (num_samples, dim) if estimator == "shared" else (batch, num_samples, dim)
     v = torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)
     total = directional_derivative(f, x, v, 4, collapse=True, chunk_size=chunk_size)
-    return _flat(total, batch) / (3 * num_samples)
+    return scalar_output(total, batch) / (3 * num_samples)

@@ -31,7 +31,8 @@ class Sine(nn.Module):
         return torch.sin(x)
 
 
-def _module_rule(module: nn.Module) -> S.DerivativeRule | None:
+def activation_rule(module: nn.Module) -> S.DerivativeRule | None:
+    """The derivative rule of an activation module, or None if it has none."""
     if isinstance(module, nn.Softplus):
         return None if module.threshold < 20 else S.softplus_rule(module.beta)
     if isinstance(module, nn.GELU):
@@ -63,7 +64,7 @@ def run(f: Callable, x: Jet, series: Series) -> Jet:
         return x
     if isinstance(f, nn.Linear):
         return series.linear(x, f.weight, f.bias)
-    if isinstance(f, nn.Module) and (rule := _module_rule(f)) is not None:
+    if isinstance(f, nn.Module) and (rule := activation_rule(f)) is not None:
         return series.elementwise(x, rule)
     tracer = _Tracer()
     try:
