@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
-from oplearn.errors import OplearnError, TrainingDivergedError
+from oplearn.errors import InvalidInputError, OplearnError, TrainingDivergedError
 
 EXIT_BAD_INPUT = 2
 
@@ -32,21 +33,37 @@ def cli() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HDF5 file to write.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--shard", default="0/1", show_default=True, help="k/n: write only the k-th of n shards.")
-@click.option("--solver", default="auto", show_default=True, help="Linear solver: auto, direct or amg.")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-10, show_default=True,
-              help="Relative residual every solve must reach.")
+@click.option("--solver", help="Linear solver of elliptic problems: auto, direct or amg (default auto).")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True),
+              help="Relative residual every linear solve must reach (default 1e-10).")
+@click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
+              help="A parameter of the PDE (repeatable), e.g. --param nu=0.05 for burgers.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, workers: int,
-             shard: str, solver: str, tol: float, quiet: bool) -> None:
+             shard: str, solver: str | None, tol: float | None, param_items: tuple[str, ...],
+             quiet: bool) -> None:
     """Solve PDE for random inputs and write a dataset file (atomic, resumable)."""
     from oplearn.data.generation import generate as run_generation
     from oplearn.data.generation import parse_shard
 
+    params = _parse_params(param_items)
+    params.update({k: v for k, v in (("solver", solver), ("tol", tol)) if v is not None})
     result = run_generation(pde, samples=samples, resolution=resolution, seed=seed, out=out,
-                            workers=workers, shard=parse_shard(shard),
-                            params={"solver": solver, "tol": tol}, progress=not quiet)
+                            workers=workers, shard=parse_shard(shard), params=params,
+                            progress=not quiet)
     note = "already complete" if result.solved_now == 0 else f"{result.solved_now} solved now"
     click.echo(f"{result.path}: {result.samples} samples ({note})")
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict; values are read as YAML scalars (numbers, booleans)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--param needs KEY=VALUE, got {item!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
 
 
 @cli.command()
@@ -184,8 +201,8 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
 
 @cli.command(name="run")
 @click.argument("pde")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/darcy"),
-              show_default=True, help="Run directory (data, checkpoint, report, figures).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (data, checkpoint, report, figures); default runs/PDE.")
 @click.option("--preset", default="default", show_default=True,
               help="default (laptop CPU, minutes) or paper (the FNO paper's setting, for a GPU).")
 @click.option("--train-samples", type=click.IntRange(min=1))
@@ -198,6 +215,7 @@ def run_command(pde, out, preset, train_samples, test_samples, workers, resume, 
     """Generate data, train, evaluate at training and finer resolutions, report."""
     from oplearn.run import run
 
+    out = out if out is not None else Path("runs") / pde
     overrides: dict[str, Any] = {k: v for k, v in (("train_samples", train_samples),
                                                      ("test_samples", test_samples),
                                                      ("workers", workers)) if v is not None}

@@ -173,3 +173,72 @@ def test_bad_input():
     with pytest.raises(InvalidInputError, match=r"\(B, d\)"):
         jet(f, x[0], [torch.tensor([0])])
     assert math.isfinite(float(directional_derivative(f, x, torch.tensor([0]), 3).detach().sum()))
+
+
+class ScaledLinear(nn.Linear):
+    """A subclass of nn.Linear with its own forward: must not be taken for a plain linear map."""
+
+    def forward(self, z):
+        return 2 * torch.tanh(super().forward(z))
+
+
+def test_operations_whose_meaning_differs_fall_back_or_are_exact():
+    x = torch.randn(3, 4, dtype=torch.float64)
+    v = torch.randn(2, 4, dtype=torch.float64)
+
+    def inplace(z):
+        h = torch.tanh(z)
+        g = h
+        h += 1  # g sees the update
+        return (g * h).sum(-1)
+
+    def floor_div(z):
+        return torch.div(3 * z, 2, rounding_mode="floor").sum(-1) + torch.sin(z).sum(-1)
+
+    constant = torch.randn(3, 4, 2, dtype=torch.float64)
+
+    def batched_matmul(z):
+        return (z.unsqueeze(1) @ constant).sum(dim=(-1, -2))
+
+    def keyword_args(z):
+        return torch.pow(z, exponent=2).sum(-1)
+
+    for fn in (inplace, floor_div, batched_matmul, keyword_args):
+        expected = directional_derivative(fn, x, v, 2, engine="jvp")
+        torch.testing.assert_close(directional_derivative(fn, x, v, 2), expected, rtol=RTOL, atol=ATOL)
+    for fn in (inplace, floor_div, batched_matmul):
+        with pytest.raises(InvalidInputError, match="no Taylor-mode rule"):
+            jet(fn, x, [v], engine="taylor")
+    f = nn.Sequential(ScaledLinear(4, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    expected = _line_reference(f, x, v.expand(3, -1, -1), 2)
+    torch.testing.assert_close(directional_derivative(f, x, v, 2)[..., 0], expected[2], rtol=RTOL, atol=ATOL)
+
+
+def test_output_shapes_agree_between_engines():
+    f = mlp(3)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    v = torch.randn(2, 3, dtype=torch.float64)
+    ours = jet(f, x, [None, v], collapse=True)
+    ref = jet(f, x, [None, v], collapse=True, engine="jvp")
+    assert [t.shape for t in ours] == [t.shape for t in ref]
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
+
+
+def test_more_bad_input():
+    f = mlp(3)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    with pytest.raises(InvalidInputError, match="out of range"):
+        directional_derivative(f, x, SparseTangent(torch.tensor([[-1]]), torch.ones(1, 1)), 2)
+    with pytest.raises(InvalidInputError, match="collapse=True"):
+        directional_derivative(f, x, torch.tensor([0, 1]), 2, weights=torch.ones(2))
+    with pytest.raises(InvalidInputError, match="weights"):
+        directional_derivative(f, x, torch.tensor([0, 1]), 2, weights=torch.ones(5, 2), collapse=True)
+    with pytest.raises(InvalidInputError, match="directions must be"):
+        directional_derivative(f, x, torch.randn(3).double(), 2)
+    with pytest.raises(InvalidInputError, match="chunk_size"):
+        directional_derivative(f, x, torch.tensor([0]), 2, chunk_size=0)
+    with pytest.raises(InvalidInputError, match="at least one direction"):
+        directional_derivative(f, x, torch.zeros(0, dtype=torch.long), 2, collapse=True)
+    single = directional_derivative(f, x, torch.eye(3)[:2], 2)  # float32 directions, float64 points
+    torch.testing.assert_close(single, directional_derivative(f, x, torch.tensor([0, 1]), 2))

@@ -8,6 +8,7 @@ from torch import nn
 from oplearn.autodiff import (
     Sine,
     biharmonic,
+    directional_derivative,
     divergence,
     estimator_variance,
     gradient,
@@ -38,6 +39,10 @@ def test_exact_biharmonic_matches_nested_autograd(dim, activation):
     torch.testing.assert_close(biharmonic(f, x), expected, rtol=RTOL, atol=ATOL)  # Hessian propagation
     plain = lambda z: f(z)  # noqa: E731  (traced: fourth-order directions)
     torch.testing.assert_close(biharmonic(plain, x, chunk_size=37), expected, rtol=RTOL, atol=ATOL)
+    directions, weights = exact_biharmonic_directions(dim)  # the same through Taylor mode only
+    pinned = directional_derivative(plain, x, directions, 4, weights=weights, collapse=True,
+                                    engine="taylor")
+    torch.testing.assert_close(pinned[:, 0], expected, rtol=RTOL, atol=ATOL)
 
 
 def test_biharmonic_quadrature_reproduces_the_fourth_moment():
@@ -191,3 +196,10 @@ def test_bad_input():
         time_derivative(f, x, 1, dim=3)
     with pytest.raises(InvalidInputError, match="num_samples"):
         gradient(f, x, "stde", 0)
+    with pytest.raises(InvalidInputError, match="integer coordinates"):
+        mixed_partial(f, x, (0.7, 1))
+    with pytest.raises(InvalidInputError, match="integer coordinates"):
+        mixed_partial(f, x, 0)
+    with pytest.raises(InvalidInputError, match="got output"):
+        gradient(mlp(3, out=2), x, "stde")
+    assert torch.all(linear_operator(f, x, {(0,): 0.0}, "stde") == 0)

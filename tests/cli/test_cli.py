@@ -155,3 +155,31 @@ def test_paper_preset_is_the_fno_paper_setting():
     train = preset["train"]
     assert train["epochs"] == 500 and train["model_kwargs"]["modes"] == 12
     assert train["model_kwargs"]["width"] == 32
+
+
+def test_burgers_generate_and_run_in_one_dimension(capsys, tmp_path):
+    out = tmp_path / "b.h5"
+    code, _, err = run_cli(capsys, "generate", "burgers", "--samples", "24", "--resolution", "64",
+                           "--out", out, "--param", "solver_resolution=256", "--param", "t=0.5", "--quiet")
+    assert code == 0, err
+    code, text, _ = run_cli(capsys, "info", out)
+    assert code == 0 and "(24, 1, 64)" in text and '"t": 0.5' in text
+    code, _, err = run_cli(capsys, "train", "--data", out, "--subsample", "2", "--epochs", "2",
+                           "--out", tmp_path / "run", "--quiet", *SMALL_MODEL)
+    assert code == 0, err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["train_resolution"] == 32 and (tmp_path / "run" / "predictions_s32.png").exists()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--resolution", "100"], "must divide"),
+    (["--resolution", "64", "--param", "nu=-1"], "nu must be > 0"),
+    (["--resolution", "64", "--param", "nu"], "KEY=VALUE"),
+    (["--resolution", "64", "--param", "viscosity=1"], "unknown parameter"),
+    (["--resolution", "64", "--solver", "amg"], "unknown parameter"),
+])
+def test_burgers_bad_settings_write_nothing(capsys, tmp_path, args, match):
+    code, _, err = run_cli(capsys, "generate", "burgers", "--samples", "4", "--out", tmp_path / "b.h5",
+                           "--quiet", *args)
+    assert_one_line_error(code, err, match)
+    assert list(tmp_path.iterdir()) == []

@@ -22,14 +22,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oplearn.autodiff.trace import activation_rule
+from oplearn.autodiff.trace import activation_rule, plain
 
 
 def supports(model: object) -> bool:
     """True for an ``nn.Sequential`` of ``nn.Linear`` and activations with Taylor rules that
     starts with a linear layer."""
-    return (isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[0], nn.Linear)
-            and all(isinstance(m, nn.Linear) or activation_rule(m) is not None for m in model))
+    return (plain(model, nn.Sequential) and len(model) > 0 and plain(model[0], nn.Linear)
+            and all(plain(m, nn.Linear) or activation_rule(m) is not None for m in model))
 
 
 def _linear(t: torch.Tensor | None, weight: torch.Tensor) -> torch.Tensor | None:
@@ -85,7 +85,7 @@ def _run(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     state = {"value": first(x), "g": first.weight.expand(x.shape[0], -1, -1),
              "S": None, "L": None, "gL": None, "Q": None}
     for module in list(model)[1:]:
-        if isinstance(module, nn.Linear):
+        if plain(module, nn.Linear):
             value = module(state["value"])
             state = {k: _linear(v, module.weight) for k, v in state.items() if k != "value"}
             state["value"] = value

@@ -47,15 +47,21 @@ def _as_coefficient(tangent: Directions | None, x: torch.Tensor):
     if tangent is None or isinstance(tangent, SparseTangent):
         if tangent is not None and (tangent.index.ndim != 2 or tangent.index.shape != tangent.value.shape):
             raise InvalidInputError("SparseTangent index and value must both be (V, M)")
-        if tangent is not None and tangent.index.numel() and int(tangent.index.max()) >= dim:
+        if tangent is not None and tangent.index.numel() and (
+                int(tangent.index.min()) < 0 or int(tangent.index.max()) >= dim):
             raise InvalidInputError(f"SparseTangent index out of range for d = {dim}")
+        if tangent is not None and tangent.value.dtype != x.dtype:
+            tangent = SparseTangent(tangent.index, tangent.value.to(x.dtype))
         return tangent
+    if not isinstance(tangent, torch.Tensor):
+        raise InvalidInputError(f"directions must be a tensor or SparseTangent, got {type(tangent).__name__}")
     if not tangent.dtype.is_floating_point:
         if tangent.ndim != 1:
             raise InvalidInputError(f"coordinate directions must be (V,), got {tuple(tangent.shape)}")
         if tangent.numel() and (int(tangent.min()) < 0 or int(tangent.max()) >= dim):
             raise InvalidInputError(f"coordinate index out of range for d = {dim}")
         return SparseTangent.coordinates(tangent, x.dtype)
+    tangent = tangent.to(x.dtype)
     if tangent.ndim == 2 and tangent.shape[1] == dim:
         return tangent[None]
     if tangent.ndim == 3 and tangent.shape[0] == batch and tangent.shape[2] == dim:
@@ -107,11 +113,19 @@ def _jet(f, x, tangents, collapse, weights, engine, top_only: bool) -> list:
     if not sizes:
         raise InvalidInputError("at least one tangent must be nonzero")
     n_dirs = sizes.pop()
-    if weights is not None and (weights.shape[-1] != n_dirs or weights.ndim not in (1, 2)):
-        raise InvalidInputError(f"weights must be (V,) or (B, V) with V = {n_dirs}, got {tuple(weights.shape)}")
+    if n_dirs < 1:
+        raise InvalidInputError("give at least one direction")
+    if weights is not None:
+        if not collapse:
+            raise InvalidInputError("weights apply to the collapsed sum: pass collapse=True")
+        if weights.ndim not in (1, 2) or weights.shape[-1] != n_dirs or (
+                weights.ndim == 2 and weights.shape[0] != x.shape[0]):
+            raise InvalidInputError(f"weights must be (V,) or (B, V) = ({x.shape[0]}, {n_dirs}), "
+                                    f"got {tuple(weights.shape)}")
+        weights = weights.to(x.dtype)
     if engine != "jvp":
         try:
-            return _taylor(f, x, coeffs, collapse, weights)
+            return _taylor(f, x, coeffs, collapse, weights, n_dirs)
         except trace.Unsupported as exc:
             if engine == "taylor":
                 raise InvalidInputError(f"no Taylor-mode rule: {exc}") from exc
@@ -127,7 +141,7 @@ def _normalised(coeff, k: int):
     return coeff * scale
 
 
-def _taylor(f, x, coeffs, collapse, weights) -> list[torch.Tensor]:
+def _taylor(f, x, coeffs, collapse, weights, n_dirs: int) -> list[torch.Tensor]:
     order = len(coeffs)
     series = Series(order, collapse=collapse, weights=weights)
     top = coeffs[-1]
@@ -142,17 +156,15 @@ def _taylor(f, x, coeffs, collapse, weights) -> list[torch.Tensor]:
         top_summed = collapse and k == order
         if coeff is None:
             shape = (batch, *results[0].shape[1:]) if top_summed else \
-                (batch, _n_out_dirs(coeffs), *results[0].shape[1:])
+                (batch, n_dirs, *results[0].shape[1:])
             results.append(torch.zeros(shape, dtype=x.dtype, device=x.device))
             continue
         coeff = coeff * float(math.factorial(k))
+        if not top_summed and coeff.shape[1] != n_dirs:  # constant along the directions
+            coeff = coeff.expand(coeff.shape[0], n_dirs, *coeff.shape[2:])
         coeff = coeff.expand(batch, *coeff.shape[1:])
         results.append(coeff.squeeze(1) if top_summed else coeff)
     return results
-
-
-def _n_out_dirs(coeffs) -> int:
-    return next(_num_directions(c) for c in coeffs if c is not None)
 
 
 def _nested_jvp(f, x, coeffs, collapse, weights, top_only: bool) -> list:
@@ -211,6 +223,10 @@ def directional_derivative(f: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     check_points(x)
     if order < 1:
         raise InvalidInputError(f"order must be >= 1, got {order}")
+    if chunk_size is not None and chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    if _num_directions(_as_coefficient(directions, x)) < 1:  # also one clear error for a bad layout
+        raise InvalidInputError("give at least one direction")
     parts = []
     for chunk, w in _chunks(directions, weights, chunk_size):
         tangents = [chunk] + [None] * (order - 1)
@@ -232,8 +248,6 @@ def _chunks(directions: Directions, weights: torch.Tensor | None, chunk_size: in
         n_dirs = directions.shape[-2]
         take = lambda s: directions[..., s, :]  # noqa: E731
     step = chunk_size or max(n_dirs, 1)
-    if step < 1:
-        raise InvalidInputError(f"chunk_size must be >= 1, got {chunk_size}")
     for start in range(0, n_dirs, step):
         s = slice(start, start + step)
         yield take(s), None if weights is None else weights[..., s]

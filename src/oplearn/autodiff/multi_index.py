@@ -96,6 +96,9 @@ def _count_representations(total: int, sizes: tuple[int, ...]) -> int:
 
 
 def _check_term(term: Term, dim: int) -> Term:
+    if not isinstance(term, (tuple, list)) or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in term):
+        raise InvalidInputError(f"a term is a tuple of integer coordinates, e.g. (0, 1); got {term!r}")
     term = tuple(int(i) for i in term)
     if any(not 0 <= i < dim for i in term):
         raise InvalidInputError(f"term {term} has a coordinate outside 0..{dim - 1}")
@@ -158,6 +161,8 @@ def linear_operator(f: Function, x: torch.Tensor, terms: Mapping[Term, float], m
             raise InvalidInputError(f"num_samples must be >= 1, got {num_samples}")
         magnitude = torch.tensor([abs(c) for _, c in items], dtype=torch.float64)
         total = float(magnitude.sum())
+        if total == 0:  # the zero operator
+            return torch.zeros(batch, dtype=x.dtype, device=x.device)
         picks = torch.multinomial(magnitude / total, num_samples, replacement=True, generator=generator)
         # c / (p V) with p = |c| / total: each draw weighs sign(c) * total / V
         items = [(items[i][0], math.copysign(total / num_samples, items[i][1])) for i in picks.tolist()]

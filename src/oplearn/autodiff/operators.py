@@ -62,6 +62,8 @@ def gradient(f: Function, x: torch.Tensor, method: str = "exact", num_samples: i
         return grad
     idx = torch.randint(0, dim, (num_samples,), generator=generator, device=x.device)
     partials = directional_derivative(f, x, idx, 1)  # (B, V, *out)
+    if partials.shape[2:] not in ((), (1,)):
+        raise InvalidInputError(f"f must map (B, d) -> (B,) or (B, 1); got output {(batch, *partials.shape[2:])}")
     partials = partials.reshape(batch, num_samples)
     out = torch.zeros(batch, dim, dtype=x.dtype, device=x.device)
     return out.index_add(1, idx, partials) * (dim / num_samples)

@@ -31,11 +31,19 @@ class Sine(nn.Module):
         return torch.sin(x)
 
 
+def plain(module: nn.Module, kind: type) -> bool:
+    """``module`` is exactly ``kind`` (not a subclass that may override ``forward``) and has no
+    hooks, so its rule applies."""
+    return type(module) is kind and not (module._forward_hooks or module._forward_pre_hooks)
+
+
 def activation_rule(module: nn.Module) -> S.DerivativeRule | None:
     """The derivative rule of an activation module, or None if it has none."""
-    if isinstance(module, nn.Softplus):
+    if module._forward_hooks or module._forward_pre_hooks:
+        return None
+    if type(module) is nn.Softplus:
         return None if module.threshold < 20 else S.softplus_rule(module.beta)
-    if isinstance(module, nn.GELU):
+    if type(module) is nn.GELU:
         return S.gelu_rule if module.approximate == "none" else None
     return {nn.Tanh: S.tanh_rule, nn.Sigmoid: S.sigmoid_rule, nn.SiLU: S.silu_rule,
             Sine: S.sin_rule, nn.Identity: S.identity_rule}.get(type(module))
@@ -56,13 +64,13 @@ _METHOD_RULES: dict[str, S.DerivativeRule] = {
 
 def run(f: Callable, x: Jet, series: Series) -> Jet:
     """Push the jet ``x`` through ``f``; raises :class:`Unsupported` when there is no rule."""
-    if isinstance(f, nn.Sequential):
+    if plain(f, nn.Sequential):
         for module in f:
             x = run(module, x, series)
             if not isinstance(x, Jet):
                 raise Unsupported(f"{type(module).__name__} did not return a tensor")
         return x
-    if isinstance(f, nn.Linear):
+    if plain(f, nn.Linear):
         return series.linear(x, f.weight, f.bias)
     if isinstance(f, nn.Module) and (rule := activation_rule(f)) is not None:
         return series.elementwise(x, rule)
@@ -71,7 +79,23 @@ def run(f: Callable, x: Jet, series: Series) -> Jet:
         graph = tracer.trace(f)
     except Exception as exc:  # noqa: BLE001  (fx raises many kinds on untraceable code)
         raise Unsupported(f"cannot trace {f!r}: {exc}") from exc
-    return _Interpreter(tracer.root, tracer.constants, graph, series).run(x)
+    out = _Interpreter(tracer.root, tracer.constants, graph, series).run(x)
+    _check_against_eager(f, x, out)
+    return out
+
+
+def _check_against_eager(f: Callable, x: Jet, out: Jet) -> None:
+    """A traced graph can differ from the code it came from (``torch.fx`` records ``h += 1`` as
+    ``h + 1``, so other names of ``h`` keep the old value): compare the traced value with one
+    eager call and refuse the graph if they differ."""
+    with torch.no_grad():
+        eager = f(x.value[:, 0])
+        traced = out.value.detach()[:, 0]
+    if not isinstance(eager, torch.Tensor) or eager.shape != traced.shape:
+        raise Unsupported("the traced graph returns another shape than the function")
+    tol = 1e-4 if eager.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-10
+    if not torch.allclose(traced, eager, rtol=tol, atol=tol * float(eager.abs().max() or 1.0)):
+        raise Unsupported("the traced graph disagrees with the function (in-place operations?)")
 
 
 class _Tracer(fx.Tracer):
@@ -125,7 +149,10 @@ class _Interpreter:
                     fn = node.target if node.op == "call_function" else getattr(args[0], node.target)
                     env[node] = fn(*args, **kwargs) if node.op == "call_function" else fn(*args[1:], **kwargs)
                 else:
-                    env[node] = self.call(node.op, node.target, args, kwargs)
+                    try:
+                        env[node] = self.call(node.op, node.target, args, kwargs)
+                    except (TypeError, ValueError, IndexError, KeyError) as exc:  # arguments we cannot read
+                        raise Unsupported(f"{node.op} {node.target}: {exc}") from exc
             elif node.op == "output":
                 out = load(node.args[0])
                 if not isinstance(out, Jet):
@@ -155,13 +182,16 @@ class _Interpreter:
             weight = args[1] if len(args) > 1 else kwargs["weight"]
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             return s.linear(args[0], weight, bias)
-        if name in ("add", "iadd", "sub", "isub"):
-            alpha = kwargs.get("alpha", 1.0)
-            sign = -1.0 if name in ("sub", "isub") else 1.0
-            return self.add(args[0], args[1], sign * alpha)
-        if name in ("mul", "imul"):
+        if name.startswith("i") and name[1:] in ("add", "sub", "mul", "truediv") or (name.endswith("_") and not name.startswith("__")):
+            raise Unsupported(f"in-place {name}: other names of the tensor would keep old values")
+        if name in ("add", "sub"):
+            if set(kwargs) - {"alpha"}:
+                raise Unsupported(f"{name} with {sorted(kwargs)}")
+            sign = -1.0 if name == "sub" else 1.0
+            return self.add(args[0], args[1], sign * kwargs.get("alpha", 1.0))
+        if name == "mul" and not kwargs:
             return self.mul(args[0], args[1])
-        if name in ("truediv", "div", "itruediv"):
+        if name in ("truediv", "div") and kwargs.get("rounding_mode") is None:
             return self.divide(args[0], args[1])
         if name in ("neg", "__neg__"):
             return s.map_linear(args[0], lambda c: -c)
@@ -173,7 +203,8 @@ class _Interpreter:
                 scaled = s.map_linear(exponent, lambda c: c * math.log(base))
                 return s.elementwise(scaled, S.exp_rule)
             raise Unsupported("power with a tensor exponent and base")
-        if name in ("matmul",) and isinstance(args[0], Jet) and not isinstance(args[1], Jet):
+        if name == "matmul" and isinstance(args[0], Jet) and isinstance(args[1], torch.Tensor) \
+                and args[1].ndim <= 2:  # a constant with a batch axis would meet the direction axis
             return s.map_linear(args[0], lambda c: c @ args[1])
         if name in ("sum", "mean"):
             return self.reduce(name, args, kwargs)

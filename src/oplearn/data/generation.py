@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -63,11 +62,8 @@ def _solve_chunk(name: str, params: dict[str, Any], resolution: int, seed: int,
     problem = problems.get(name)
     inputs, outputs, solve_seconds = [], [], 0.0
     for index in indices:
-        rng = np.random.default_rng([seed, index])
-        x = problem.sample_input(rng, resolution, params)
-        start = time.perf_counter()
-        y = problem.solve_one(x, params)
-        solve_seconds += time.perf_counter() - start
+        x, y, seconds = problem.sample_and_solve(np.random.default_rng([seed, index]), resolution, params)
+        solve_seconds += seconds
         inputs.append(x)
         outputs.append(y)
     tmp = chunk_path + ".tmp.npz"
@@ -117,6 +113,8 @@ def generate(
         raise InvalidInputError(f"--workers must be >= 1, got {workers}")
     if "solver" in params and params["solver"] not in problem.solvers:
         raise InvalidInputError(f"--solver must be one of {problem.solvers}, got {params['solver']!r}")
+    if problem.validate is not None:
+        problem.validate(resolution, params)
     k, n = shard
     _check_shard(k, n)
     start, stop = k * samples // n, (k + 1) * samples // n

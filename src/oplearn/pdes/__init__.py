@@ -4,7 +4,7 @@ Each module registers a :class:`~oplearn.pdes.problem.Problem` so that ``oplearn
 and ``oplearn run NAME`` find it.
 """
 
-from oplearn.pdes import darcy
+from oplearn.pdes import burgers, darcy
 from oplearn.pdes.problem import Problem, available, get
 
-__all__ = ["Problem", "available", "darcy", "get"]
+__all__ = ["Problem", "available", "burgers", "darcy", "get"]

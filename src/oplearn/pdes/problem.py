@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,11 @@ class Problem:
         defaults: default parameters (stored as provenance with every dataset).
         sample_input: ``(rng, s, params) -> (C_in, *S)`` float64 input of one sample.
         solve_one: ``(input, params) -> (C_out, *S)`` float64 solution of one sample.
+        restrict: for problems solved on a finer grid than they are stored on (``sample_input``
+            then returns the fine input): ``(field, s) -> field`` at resolution ``s``, applied to
+            input and solution. ``None``: inputs are sampled at the stored resolution.
+        validate: ``(s, params) -> None`` raising :class:`InvalidInputError` for settings the
+            solver cannot take, checked before any file is written.
     """
 
     name: str
@@ -35,6 +41,18 @@ class Problem:
     solve_one: SolveFn
     description: str = ""
     solvers: tuple[str, ...] = field(default=("auto",))
+    restrict: Callable[[np.ndarray, int], np.ndarray] | None = None
+    validate: Callable[[int, dict[str, Any]], None] | None = None
+
+    def sample_and_solve(self, rng: np.random.Generator, s: int, params: dict[str, Any]):
+        """One ``(input, solution)`` pair at resolution ``s`` and the seconds the solve took."""
+        x = self.sample_input(rng, s, params)
+        start = time.perf_counter()
+        y = self.solve_one(x, params)
+        seconds = time.perf_counter() - start
+        if self.restrict is not None:
+            x, y = self.restrict(x, s), self.restrict(y, s)
+        return x, y, seconds
 
     def params(self, **overrides: Any) -> dict[str, Any]:
         """Defaults updated with ``overrides``; unknown keys raise."""

@@ -1,0 +1,179 @@
+"""Viscous Burgers' equation in 1D, the time-dependent benchmark of the Fourier Neural Operator paper.
+
+``u_t + (u^2 / 2)_x = nu u_xx`` on the periodic unit interval, ``u(x, 0) = u0(x)`` with
+``u0 ~ N(0, 625 (-Laplacian + 25 I)^-2)``; the operator maps ``u0`` to ``u(., t)``.
+
+Solver: Fourier pseudo-spectral in space (``rfft``, 2/3-rule dealiasing of the nonlinear term)
+and ETDRK4 in time (Cox and Matthews 2002, coefficients by the contour integrals of Kassam and
+Trefethen 2005), so the stiff diffusion is integrated exactly. Batched over samples in PyTorch
+(float64) on CPU or GPU. The time step resolves advection on the wave numbers that diffusion
+does not damp: ``dt = courant / (max|u0| k_adv)`` with ``k_adv = min(k_max, 4 max|u0| / nu)``
+(``max|u`` never grows: viscous Burgers' solutions obey a maximum principle). At ``nu = 0.1``
+this is ``dt ~ 3e-3`` and the error against Cole-Hopf is below 1e-9 (tests). Observed order in
+time: 3.9 on smooth data, about 3 on the random data (the stiff order reduction of the
+Cox-Matthews scheme).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from oplearn.errors import InvalidInputError
+from oplearn.pdes.problem import Problem, register
+
+DEFAULTS: dict[str, Any] = {
+    "nu": 0.1,
+    "t": 1.0,
+    "solver_resolution": 8192,
+    "sigma": 625.0,
+    "tau2": 25.0,
+    "alpha": 2.0,
+    "courant": 0.5,
+}
+CONTOUR_POINTS = 32
+
+
+def sample_initial(rng: np.random.Generator, n: int, sigma: float = 625.0, tau2: float = 25.0,
+                   alpha: float = 2.0) -> np.ndarray:
+    """``u0 ~ N(0, sigma (-Laplacian + tau2 I)^-alpha)`` on ``n`` periodic points ``x_i = i / n``.
+
+    Mode ``m`` (``exp(2 pi i m x)``) has variance ``sigma ((2 pi m)^2 + tau2)^-alpha``; the
+    Nyquist mode is left out so the field is exactly real and band-limited. Returns ``(n,)``.
+    """
+    m = np.arange(n // 2 + 1)
+    std = np.sqrt(sigma * ((2 * np.pi * m) ** 2 + tau2) ** (-alpha))
+    coeff = (rng.standard_normal(m.size) + 1j * rng.standard_normal(m.size)) / np.sqrt(2)
+    coeff[0] = rng.standard_normal()
+    coeff *= std * n
+    if n % 2 == 0:
+        coeff[-1] = 0.0
+    return np.fft.irfft(coeff, n=n)
+
+
+def _etdrk4_coefficients(lin: torch.Tensor, dt: float):
+    """``E, E2, Q, f1, f2, f3`` for the diagonal linear part ``lin`` (real, ``(K,)``)."""
+    roots = torch.exp(1j * math.pi * (torch.arange(1, CONTOUR_POINTS + 1, dtype=torch.float64) - 0.5)
+                      / CONTOUR_POINTS).to(lin.device)
+    lr = dt * lin.to(torch.complex128)[:, None] + roots[None, :]
+    exp_lr = torch.exp(lr)
+    q = dt * ((torch.exp(lr / 2) - 1) / lr).mean(dim=1).real
+    f1 = dt * ((-4 - lr + exp_lr * (4 - 3 * lr + lr ** 2)) / lr ** 3).mean(dim=1).real
+    f2 = dt * ((2 + lr + exp_lr * (lr - 2)) / lr ** 3).mean(dim=1).real
+    f3 = dt * ((-4 - 3 * lr - lr ** 2 + exp_lr * (4 - lr)) / lr ** 3).mean(dim=1).real
+    return torch.exp(dt * lin), torch.exp(dt * lin / 2), q, f1, f2, f3
+
+
+def solve(u0, nu: float = 0.1, t: float = 1.0, *, courant: float = 0.5, dt: float | None = None,
+          device: str | torch.device | None = None):
+    """``u(., t)`` of viscous Burgers' equation from ``u0`` on periodic points ``x_i = i / n``.
+
+    Args:
+        u0: ``(n,)`` or ``(B, n)`` initial values (NumPy or PyTorch; the result has the same type).
+        nu: viscosity (> 0).
+        t: final time (>= 0).
+        courant: safety factor of the automatic time step (ignored when ``dt`` is given).
+        dt: time step; the last step is shortened to land on ``t``.
+        device: where to compute (default: ``u0``'s device, or CPU for NumPy input).
+    Returns:
+        ``u(., t)`` with the shape and type of ``u0``.
+    """
+    is_numpy = isinstance(u0, np.ndarray)
+    u = torch.as_tensor(u0, dtype=torch.float64, device=device)
+    if u.ndim not in (1, 2) or u.shape[-1] < 4:
+        raise InvalidInputError(f"u0 must be (n,) or (B, n) with n >= 4, got {tuple(u.shape)}")
+    if not torch.isfinite(u).all():
+        raise InvalidInputError("u0 contains NaN or infinite values")
+    if nu <= 0 or t < 0:
+        raise InvalidInputError(f"need nu > 0 and t >= 0, got nu={nu}, t={t}")
+    squeeze = u.ndim == 1
+    u = u.reshape(-1, u.shape[-1])
+    n = u.shape[-1]
+    k = 2 * math.pi * torch.arange(n // 2 + 1, dtype=torch.float64, device=u.device)
+    keep = (torch.arange(n // 2 + 1, device=u.device) < n / 3).to(torch.float64)  # 2/3 rule
+    if t > 0:
+        if dt is None:
+            umax = float(u.abs().max()) or 1.0
+            k_adv = min(float(k[keep.bool()].max()), max(2 * math.pi, 4 * umax / nu))
+            dt = courant / (umax * k_adv)
+        steps = max(1, math.ceil(t / dt - 1e-9))
+        dt_full = t / steps
+        u = _integrate(u, k, keep, nu, dt_full, steps)
+    out = u[0] if squeeze else u
+    if not torch.isfinite(out).all():
+        raise InvalidInputError("the solution blew up; reduce courant or dt")
+    return out.cpu().numpy() if is_numpy else out
+
+
+def _integrate(u: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, nu: float, dt: float,
+               steps: int) -> torch.Tensor:
+    n = u.shape[-1]
+    e, e2, q, f1, f2, f3 = _etdrk4_coefficients(-nu * k ** 2, dt)
+    g = -0.5j * k * keep  # -(u^2 / 2)_x in Fourier space, dealiased
+
+    def nonlinear(v: torch.Tensor) -> torch.Tensor:
+        return g * torch.fft.rfft(torch.fft.irfft(v, n=n) ** 2)
+
+    v = torch.fft.rfft(u)
+    for _ in range(steps):
+        nv = nonlinear(v)
+        a = e2 * v + q * nv
+        na = nonlinear(a)
+        b = e2 * v + q * na
+        nb = nonlinear(b)
+        c = e2 * a + q * (2 * nb - nv)
+        nc = nonlinear(c)
+        v = e * v + f1 * nv + 2 * f2 * (na + nb) + f3 * nc
+    return torch.fft.irfft(v, n=n)
+
+
+def _validate(s: int, params: dict[str, Any]) -> None:
+    fine = params["solver_resolution"]
+    if not isinstance(fine, int) or fine < 4:
+        raise InvalidInputError(f"solver_resolution must be an integer >= 4, got {fine!r}")
+    if s < 4 or fine % s:
+        raise InvalidInputError(f"Burgers data are solved at solver_resolution={fine} points and stored "
+                                f"at every k-th one: the resolution must divide {fine}, got {s}")
+    for key in ("nu", "sigma", "tau2", "courant"):
+        if not params[key] > 0:
+            raise InvalidInputError(f"{key} must be > 0, got {params[key]!r}")
+    if not params["t"] >= 0:
+        raise InvalidInputError(f"t must be >= 0, got {params['t']!r}")
+
+
+def _fine_resolution(s: int, params: dict[str, Any]) -> int:
+    _validate(s, params)
+    return params["solver_resolution"]
+
+
+def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:
+    """``u0`` on the solver grid, ``(1, solver_resolution)`` (restricted to ``s`` after the solve)."""
+    fine = _fine_resolution(s, params)
+    return sample_initial(rng, fine, params["sigma"], params["tau2"], params["alpha"])[None]
+
+
+def _solve_one(u0: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    return solve(u0, params["nu"], params["t"], courant=params["courant"])
+
+
+def _restrict(field: np.ndarray, s: int) -> np.ndarray:
+    """Every ``(n / s)``-th point of a periodic ``(C, n)`` field."""
+    return field[..., :: field.shape[-1] // s]
+
+
+PROBLEM = register(
+    Problem(
+        name="burgers",
+        grid="periodic",
+        ndim=1,
+        defaults=DEFAULTS,
+        sample_input=_sample_input,
+        solve_one=_solve_one,
+        restrict=_restrict,
+        validate=_validate,
+        description="u_t + (u^2/2)_x = nu u_xx on the periodic unit interval, u0 -> u(., t)",
+    )
+)
