@@ -27,7 +27,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fno_vs_neuraloperator.py
-	$(BIN)/python benchmarks/darcy_main_job.py
+	$(BIN)/python benchmarks/main_job.py
+	$(BIN)/python benchmarks/main_job.py --pde burgers
+	$(BIN)/python benchmarks/burgers_solver.py
 	$(BIN)/python benchmarks/spectral_conv.py
 	$(BIN)/python benchmarks/laplacian.py
 	$(BIN)/python benchmarks/biharmonic.py

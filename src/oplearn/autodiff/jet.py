@@ -25,7 +25,7 @@ import torch
 from torch.func import jvp, vmap
 
 from oplearn.autodiff import trace
-from oplearn.autodiff.series import Jet, Series, SparseTangent
+from oplearn.autodiff.series import Jet, Series, SparseTangent, dense
 from oplearn.errors import InvalidInputError
 
 Directions = torch.Tensor | SparseTangent
@@ -146,8 +146,7 @@ def _taylor(f, x, coeffs, collapse, weights, n_dirs: int) -> list[torch.Tensor]:
     series = Series(order, collapse=collapse, weights=weights)
     top = coeffs[-1]
     if collapse and top is not None:  # the input's own top coefficient, summed over directions
-        dense = series._dense(top, x.shape[1])
-        coeffs = coeffs[:-1] + [series.reduce(dense)]
+        coeffs = coeffs[:-1] + [series.reduce(dense(top, x.shape[1]))]
     inputs = Jet([x[:, None, :]] + [_normalised(c, k) for k, c in enumerate(coeffs, start=1)])
     out = trace.run(f, inputs, series)
     batch = x.shape[0]
@@ -172,13 +171,12 @@ def _nested_jvp(f, x, coeffs, collapse, weights, top_only: bool) -> list:
     over directions."""
     batch, dim = x.shape
     order = len(coeffs)
-    dense = []
+    per_direction = []  # (V, B, d) or None for each order
     for c in coeffs:
-        if isinstance(c, SparseTangent):
-            c = c.dense(dim)
-        dense.append(None if c is None else c.expand(batch, *c.shape[1:]).transpose(0, 1))  # (V, B, d)
-    present = [k for k, c in enumerate(dense) if c is not None]
-    stacked = [dense[k] for k in present]
+        c = dense(c, dim)
+        per_direction.append(None if c is None else c.expand(batch, *c.shape[1:]).transpose(0, 1))
+    present = [k for k, c in enumerate(per_direction) if c is not None]
+    stacked = [per_direction[k] for k in present]
     line = present == [0]  # x + t v: differentiate in x, so the points are not copied per direction
 
     def curve(t: torch.Tensor, *vs: torch.Tensor) -> torch.Tensor:

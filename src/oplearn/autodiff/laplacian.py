@@ -57,10 +57,9 @@ def _flat_directions(values: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def _summed_second(f: Function, x: torch.Tensor, directions: Directions,
-                   chunk_size: int | None, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """``sum_v w_v v^T (Hess f) v`` ``(B,)`` with the top coefficient summed while propagated."""
-    total = directional_derivative(f, x, directions, 2, weights=weights, collapse=True,
-                                   chunk_size=chunk_size)
+                   chunk_size: int | None) -> torch.Tensor:
+    """``sum_v v^T (Hess f) v`` ``(B,)`` with the top coefficient summed while propagated."""
+    total = directional_derivative(f, x, directions, 2, collapse=True, chunk_size=chunk_size)
     return scalar_output(total, x.shape[0])
 
 

@@ -85,13 +85,9 @@ class Series:
     def _is_top(self, k: int) -> bool:
         return self.collapse and k == self.order
 
-    @staticmethod
-    def _dense(coeff, dim: int):
-        return coeff.dense(dim) if isinstance(coeff, SparseTangent) else coeff
-
     def densify(self, jet: Jet) -> Jet:
         dim = jet.value.shape[-1]
-        return Jet([self._dense(c, dim) for c in jet.coeffs])
+        return Jet([dense(c, dim) for c in jet.coeffs])
 
     # ------------------------------------------------------------------ linear rules
     def linear(self, jet: Jet, weight: torch.Tensor, bias: torch.Tensor | None) -> Jet:
@@ -166,6 +162,11 @@ class Series:
                 terms.append(scale * powers[m][n])
             out.append(_sum_or_none(terms))
         return Jet(out)
+
+
+def dense(coeff, dim: int):
+    """A coefficient with sparse directions as a dense ``(1, V, dim)`` tensor; others as they are."""
+    return coeff.dense(dim) if isinstance(coeff, SparseTangent) else coeff
 
 
 def _mul(a: Coefficient, b: Coefficient) -> Coefficient:

@@ -1,9 +1,10 @@
-"""The main job as a measurement: `oplearn run darcy` for a preset on a device, report saved.
+"""The main job as a measurement: `oplearn run PDE` for a preset on a device, report saved.
 
-    python benchmarks/darcy_main_job.py                              # default preset, CPU
-    python benchmarks/darcy_main_job.py --preset paper --device cuda --workers 16
+    python benchmarks/main_job.py                              # darcy, default preset, CPU
+    python benchmarks/main_job.py --pde burgers
+    python benchmarks/main_job.py --preset paper --device cuda --workers 16
 
-Writes `benchmarks/results/darcy_<preset>_<device>.json`: the run's report (test relative L2 by
+Writes `benchmarks/results/<pde>_<preset>_<device>.json`: the run's report (test relative L2 by
 resolution, training seconds, solver and model seconds per sample and their ratio) plus the
 hardware it ran on. The solver runs on one CPU core; the model on `--device`.
 """
@@ -26,26 +27,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pde", default="darcy")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=None, help="data generation processes")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-darcy")
+    parser.add_argument("--out", type=Path, default=None, help="default runs/bench-PDE")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     args = parser.parse_args()
     overrides = {"workers": args.workers} if args.workers else {}
+    args.out = args.out or ROOT / "runs" / f"bench-{args.pde}"
     if not args.resume:  # a measurement starts from nothing
         shutil.rmtree(args.out / args.preset, ignore_errors=True)
-    report = run("darcy", args.out / args.preset, preset=args.preset, overrides=overrides,
+    report = run(args.pde, args.out / args.preset, preset=args.preset, overrides=overrides,
                  resume=args.resume, device=args.device)
     hardware = {
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name() if report["device"].startswith("cuda") else None,
     }
     report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
-    result = ROOT / "benchmarks" / "results" / f"darcy_{args.preset}_{report['device'].split(':')[0]}.json"
+    result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}.json"
     result.write_text(json.dumps({"report": report, "hardware": hardware}, indent=2) + "\n")
     errors = ", ".join(f"s={k}: {v:.4f}" for k, v in report["test_rel_l2"].items())
-    print(f"darcy {args.preset} on {report['device']}: test rel. L2 {errors}; train "
+    print(f"{args.pde} {args.preset} on {report['device']}: test rel. L2 {errors}; train "
           f"{report['train_seconds']:.1f} s; solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms, "
           f"model {report['model_seconds_per_sample'] * 1e3:.3f} ms per sample "
           f"({report['speedup']:.1f}x) -> {result}")
