@@ -38,10 +38,12 @@ def cli() -> None:
               help="Relative residual every linear solve must reach (default 1e-10).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="A parameter of the PDE (repeatable), e.g. --param nu=0.05 for burgers.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu or cuda: where batched PyTorch solvers (burgers, navier-stokes) run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, workers: int,
              shard: str, solver: str | None, tol: float | None, param_items: tuple[str, ...],
-             quiet: bool) -> None:
+             device: str, quiet: bool) -> None:
     """Solve PDE for random inputs and write a dataset file (atomic, resumable)."""
     from oplearn.data.generation import generate as run_generation
     from oplearn.data.generation import parse_shard
@@ -50,7 +52,7 @@ def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, work
     params.update({k: v for k, v in (("solver", solver), ("tol", tol)) if v is not None})
     result = run_generation(pde, samples=samples, resolution=resolution, seed=seed, out=out,
                             workers=workers, shard=parse_shard(shard), params=params,
-                            progress=not quiet)
+                            progress=not quiet, device=device)
     note = "already complete" if result.solved_now == 0 else f"{result.solved_now} solved now"
     click.echo(f"{result.path}: {result.samples} samples ({note})")
 

@@ -81,7 +81,9 @@ def run(pde: str, out_dir: str | Path, *, preset: str = "default",
     s, r_train = cfg["resolution"], cfg["train_subsample"]
     params = cfg.get("params", {})
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
-    gen = {"resolution": s, "workers": cfg["workers"], "params": params, "progress": progress}
+    batched = problems.get(pde).solve_batch is not None
+    gen = {"resolution": s, "workers": cfg["workers"], "params": params, "progress": progress,
+           "device": device.type if batched else "cpu"}  # batched PyTorch solvers follow --device
     train_file = generate(pde, samples=cfg["train_samples"], seed=cfg["seed"],
                           out=out_dir / "data" / "train.h5", **gen).path
     test_file = generate(pde, samples=cfg["test_samples"], seed=cfg["seed"] + 1,
@@ -96,14 +98,22 @@ def run(pde: str, out_dir: str | Path, *, preset: str = "default",
 
     surrogate = load_surrogate(out_dir)[0].to(device)
     finest = max(tests.values(), key=lambda d: d.resolution)
-    solver_s = time_solver(pde, finest.resolution, params)
-    with torch.inference_mode():
-        model_s = time_model(surrogate, finest)
+    # Solver and model are timed on one thread each, as generation workers run: intra-op threads
+    # on small FFTs and stencils cost more than they give when the other cores are busy.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        solver_s = time_solver(pde, finest.resolution, params)
+        with torch.inference_mode():
+            model_s = time_model(surrogate, finest)
+    finally:
+        torch.set_num_threads(threads)
     report.update({
         "pde": pde,
         "preset": preset,
         "solver_resolution": s,
         "timing_resolution": finest.resolution,
+        "timing_threads": 1,
         "solver_seconds_per_sample": solver_s,
         "model_seconds_per_sample": model_s,
         "speedup": solver_s / model_s,

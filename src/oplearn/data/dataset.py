@@ -24,7 +24,8 @@ class FieldDataset:
 
     Attributes:
         inputs: ``(N, C_in, *S)`` float32 tensor.
-        outputs: ``(N, C_out, *S)`` float32 tensor.
+        outputs: ``(N, C_out, *S)`` float32 tensor; a time series stored as ``(N, T, C, *S)`` is
+            loaded as ``(N, T * C, *S)`` (time-major channels, ``provenance["time_steps"] = T``).
         provenance: where the data came from (PDE, parameters, grid, seed, ...).
     """
 
@@ -113,6 +114,9 @@ def _load_oplearn_h5(paths: Sequence[Path]) -> FieldDataset:
     inputs = np.concatenate([pieces[i][0] for i in order])
     outputs = np.concatenate([pieces[i][1] for i in order])
     provenance = dict(first)
+    if outputs.ndim == inputs.ndim + 1:  # (N, T, C, *S): time steps become channels
+        provenance["time_steps"] = int(outputs.shape[1])
+        outputs = outputs.reshape(outputs.shape[0], -1, *outputs.shape[3:])
     if len(paths) > 1:
         provenance["shard"] = {"files": len(paths)}
     return FieldDataset(torch.from_numpy(inputs), torch.from_numpy(outputs), provenance)

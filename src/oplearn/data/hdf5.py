@@ -3,7 +3,7 @@
 Layout::
 
     /inputs   (N, C_in, *S)   float32
-    /outputs  (N, C_out, *S)  float32
+    /outputs  (N, C_out, *S)  float32, or (N, T, C_out, *S) for time series
     attrs: format = "oplearn-dataset/1", provenance = JSON (PDE, parameters, grid, seed,
            solver, tolerance, library version, shard)
 
@@ -54,7 +54,9 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict[str
         except (KeyError, OSError) as exc:
             raise DataFileError(f"{path}: corrupt dataset file ({exc})") from None
         provenance = json.loads(h5.attrs["provenance"])
-    if inputs.shape[0] != outputs.shape[0] or inputs.shape[2:] != outputs.shape[2:]:
+    ndim = int(provenance.get("ndim", inputs.ndim - 2))
+    if (inputs.shape[0] != outputs.shape[0] or inputs.ndim != ndim + 2
+            or outputs.ndim not in (ndim + 2, ndim + 3) or inputs.shape[2:] != outputs.shape[-ndim:]):
         raise DataFileError(
             f"{path}: inputs {inputs.shape} and outputs {outputs.shape} do not match"
         )

@@ -4,7 +4,28 @@ Each module registers a :class:`~oplearn.pdes.problem.Problem` so that ``oplearn
 and ``oplearn run NAME`` find it.
 """
 
-from oplearn.pdes import burgers, darcy
+from oplearn.pdes import (
+    advection_diffusion,
+    burgers,
+    darcy,
+    helmholtz,
+    high_contrast,
+    navier_stokes,
+    poisson,
+    stencils,
+)
 from oplearn.pdes.problem import Problem, available, get
 
-__all__ = ["Problem", "available", "burgers", "darcy", "get"]
+__all__ = [
+    "Problem",
+    "advection_diffusion",
+    "available",
+    "burgers",
+    "darcy",
+    "get",
+    "helmholtz",
+    "high_contrast",
+    "navier_stokes",
+    "poisson",
+    "stencils",
+]

@@ -6,7 +6,8 @@ Gaussian random field of covariance ``(-Laplacian + 9 I)^-2``; ``f = 1``.
 
 Discretisation: second-order finite differences (equivalently cell-vertex finite volumes) on the
 node-centred grid ``x_i = i / (s - 1)`` with harmonic-mean face coefficients, assembled with
-vectorised index arithmetic, solved by a sparse direct method or AMG-preconditioned CG.
+vectorised index arithmetic, solved by a sparse direct method, AMG-preconditioned CG or a batched
+geometric multigrid (PyTorch, CPU or GPU).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import solve_spd
+from oplearn.linalg import multigrid
+from oplearn.linalg.solve import choose_spd_solver, solve_spd
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
 
@@ -75,6 +78,25 @@ def assemble(a: np.ndarray, face_mean: str = "harmonic") -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
 
 
+def stencil(a: np.ndarray, face_mean: str = "harmonic") -> torch.Tensor:
+    """The operator of :func:`assemble` as batched 5-point stencils for :mod:`oplearn.linalg.multigrid`.
+
+    Args:
+        a: ``(B, s, s)`` coefficients on the node-centred grid.
+    Returns:
+        ``(B, 3, 3, s - 2, s - 2)`` float64 tensor, scaled by ``1/h^2``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    inv_h2 = float((a.shape[-1] - 1) ** 2)
+    ax = _face_mean(a[:, :-1, :], a[:, 1:, :], face_mean)[:, :, 1:-1]  # (B, s-1, n)
+    ay = _face_mean(a[:, :, :-1], a[:, :, 1:], face_mean)[:, 1:-1, :]  # (B, n, s-1)
+    west, east, south, north = ax[:, :-1], ax[:, 1:], ay[:, :, :-1], ay[:, :, 1:]
+    out = np.zeros((a.shape[0], 3, 3, a.shape[-1] - 2, a.shape[-1] - 2))
+    out[:, 1, 1] = west + east + south + north
+    out[:, 0, 1], out[:, 2, 1], out[:, 1, 0], out[:, 1, 2] = -west, -east, -south, -north
+    return torch.from_numpy(out * inv_h2)
+
+
 def _check(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim not in (2, 3) or a.shape[-1] != a.shape[-2] or a.shape[-1] < 3:
@@ -93,15 +115,19 @@ def solve(
     solver: str = "auto",
     tol: float = 1e-10,
     face_mean: str = "harmonic",
+    device: str = "cpu",
 ) -> np.ndarray:
     """Solve ``-div(a grad u) = f`` on the unit square with ``u = 0`` on the boundary.
 
     Args:
         a: coefficient, ``(s, s)`` or ``(batch, s, s)`` on the node-centred grid.
         f: source, a scalar or an array of ``a``'s shape.
-        solver: ``"auto"``, ``"direct"`` (sparse LU) or ``"amg"`` (pyamg + CG).
+        solver: ``"auto"`` (:func:`oplearn.linalg.solve.choose_spd_solver`), ``"direct"`` (sparse
+            LU), ``"amg"`` (pyamg + CG) or ``"mg"`` (batched geometric multigrid + CG in PyTorch,
+            all samples at once; needs ``s - 1 = m 2^L`` with small ``m``).
         tol: relative residual the solve must reach (checked; :class:`SolverError` otherwise).
         face_mean: ``"harmonic"`` (default) or ``"arithmetic"`` face coefficients.
+        device: ``"cpu"`` or ``"cuda"`` (multigrid only).
     Returns:
         ``u`` of ``a``'s shape, float64, zero on the boundary.
     """
@@ -109,15 +135,25 @@ def solve(
     f_arr = np.broadcast_to(np.asarray(f, dtype=np.float64), a.shape)
     if not np.all(np.isfinite(f_arr)):
         raise InvalidInputError("f contains NaN or inf")
+    s = a.shape[-1]
+    if solver == "auto":
+        solver = choose_spd_solver(s, device)
+    if solver == "mg":
+        a3, f3 = a.reshape(-1, s, s), f_arr.reshape(-1, s, s)
+        rhs = torch.from_numpy(np.ascontiguousarray(f3[:, 1:-1, 1:-1])).to(device)
+        result = multigrid.solve(stencil(a3, face_mean).to(device), rhs, tol=tol)
+        u = np.zeros_like(a3)
+        u[:, 1:-1, 1:-1] = result.solution.cpu().numpy()
+        return u.reshape(a.shape)
+    if device != "cpu":
+        raise InvalidInputError(f"solver {solver!r} runs on the CPU only; use solver 'mg' on {device}")
     if a.ndim == 3:
         return np.stack(
             [solve(ai, fi, solver=solver, tol=tol, face_mean=face_mean) for ai, fi in zip(a, f_arr, strict=False)]
         )
     matrix = assemble(a, face_mean)
     u = np.zeros_like(a)
-    u[1:-1, 1:-1] = solve_spd(matrix, f_arr[1:-1, 1:-1].ravel(), solver=solver, tol=tol).reshape(
-        a.shape[0] - 2, -1
-    )
+    u[1:-1, 1:-1] = solve_spd(matrix, f_arr[1:-1, 1:-1].ravel(), solver=solver, tol=tol).reshape(s - 2, -1)
     return u
 
 
@@ -126,9 +162,13 @@ def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> n
 
 
 def _solve_one(a: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    u = solve(a[0], params["f"], solver=params["solver"], tol=params["tol"],
-              face_mean=params["face_mean"])
-    return u[None]
+    return solve_batch(a[None], params)[0]
+
+
+def solve_batch(a: np.ndarray, params: dict[str, Any], device: str = "cpu") -> np.ndarray:
+    """``(B, 1, s, s)`` coefficients -> ``(B, 1, s, s)`` solutions (multigrid: one batched solve)."""
+    return solve(a[:, 0], params["f"], solver=params["solver"], tol=params["tol"],
+                 face_mean=params["face_mean"], device=device)[:, None]
 
 
 PROBLEM = register(
@@ -139,7 +179,8 @@ PROBLEM = register(
         defaults=DEFAULTS,
         sample_input=_sample_input,
         solve_one=_solve_one,
+        solve_batch=solve_batch,
         description="-div(a grad u) = 1 on the unit square, a in {3, 12} from a thresholded GRF",
-        solvers=("auto", "direct", "amg"),
+        solvers=("auto", "direct", "amg", "mg"),
     )
 )

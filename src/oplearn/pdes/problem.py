@@ -13,6 +13,7 @@ from oplearn.errors import InvalidInputError
 
 SampleFn = Callable[[np.random.Generator, int, dict[str, Any]], np.ndarray]
 SolveFn = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
+BatchSolveFn = Callable[[np.ndarray, dict[str, Any], str], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,11 @@ class Problem:
         ndim: number of spatial dimensions.
         defaults: default parameters (stored as provenance with every dataset).
         sample_input: ``(rng, s, params) -> (C_in, *S)`` float64 input of one sample.
-        solve_one: ``(input, params) -> (C_out, *S)`` float64 solution of one sample.
+        solve_one: ``(input, params) -> (C_out, *S)`` (or ``(T, C_out, *S)`` for time series)
+            float64 solution of one sample.
+        solve_batch: optional ``(inputs (B, C_in, *S), params, device) -> (B, ...)``: many samples
+            at once, on ``device`` (``"cpu"``, ``"cuda"``); problems without it solve on the CPU,
+            one sample at a time.
         restrict: for problems solved on a finer grid than they are stored on (``sample_input``
             then returns the fine input): ``(field, s) -> field`` at resolution ``s``, applied to
             input and solution. ``None``: inputs are sampled at the stored resolution.
@@ -43,12 +48,30 @@ class Problem:
     solvers: tuple[str, ...] = field(default=("auto",))
     restrict: Callable[[np.ndarray, int], np.ndarray] | None = None
     validate: Callable[[int, dict[str, Any]], None] | None = None
+    solve_batch: BatchSolveFn | None = None
 
     def sample_and_solve(self, rng: np.random.Generator, s: int, params: dict[str, Any]):
         """One ``(input, solution)`` pair at resolution ``s`` and the seconds the solve took."""
         x = self.sample_input(rng, s, params)
         start = time.perf_counter()
         y = self.solve_one(x, params)
+        seconds = time.perf_counter() - start
+        if self.restrict is not None:
+            x, y = self.restrict(x, s), self.restrict(y, s)
+        return x, y, seconds
+
+    def sample_and_solve_many(self, rngs: list[np.random.Generator], s: int, params: dict[str, Any],
+                              device: str = "cpu"):
+        """``(inputs, solutions, seconds)`` for one sample per generator, batched where possible."""
+        if self.solve_batch is None:
+            if device != "cpu":
+                raise InvalidInputError(f"{self.name} is solved on the CPU only; drop --device {device}")
+            pairs = [self.sample_and_solve(rng, s, params) for rng in rngs]
+            return (np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
+                    sum(p[2] for p in pairs))
+        x = np.stack([self.sample_input(rng, s, params) for rng in rngs])
+        start = time.perf_counter()
+        y = self.solve_batch(x, params, device)
         seconds = time.perf_counter() - start
         if self.restrict is not None:
             x, y = self.restrict(x, s), self.restrict(y, s)

@@ -12,8 +12,10 @@ from matplotlib.figure import Figure
 def plot_predictions(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor,
                      path: str | Path, title: str = "") -> None:
     """Rows of input, truth, prediction and absolute error for ``(n, C, H, W)`` samples
-    (first channel shown). 1D fields are drawn as curves."""
+    (first input channel, last output channel: the final time of a time series). 1D fields are
+    drawn as curves."""
     n = inputs.shape[0]
+    truth, pred = truth[:, -1:], pred[:, -1:]
     if inputs.ndim == 3:
         fig = Figure(figsize=(8, 2.2 * n), layout="constrained")
         axes = fig.subplots(n, 2, squeeze=False)
@@ -27,10 +29,11 @@ def plot_predictions(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tens
         fig = Figure(figsize=(13, 3 * n), layout="constrained")
         axes = fig.subplots(n, 4, squeeze=False)
         vmin, vmax = float(truth.min()), float(truth.max())
+        label = "truth" if truth.shape[1] == 1 else "truth (last output channel)"
         for i in range(n):
             panels = [
                 ("input", inputs[i, 0], "viridis", None, None),
-                ("truth", truth[i, 0], "magma", vmin, vmax),
+                (label, truth[i, 0], "magma", vmin, vmax),
                 ("prediction", pred[i, 0], "magma", vmin, vmax),
                 ("|error|", (pred[i, 0] - truth[i, 0]).abs(), "Reds", None, None),
             ]

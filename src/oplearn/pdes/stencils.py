@@ -1,0 +1,132 @@
+"""Finite-difference pieces shared by the elliptic problems on the node-centred unit-square grid.
+
+All operators act on the ``(s - 2)^2`` interior nodes of the grid ``x_i = i / (s - 1)``, ordered
+row-major like :func:`oplearn.pdes.darcy.assemble` (node ``(i, j)`` sits at ``(x_i, y_j)``, the
+first array axis is ``x``), with homogeneous Dirichlet data: couplings to boundary nodes are dropped.
+The diffusion part is :func:`oplearn.pdes.darcy.assemble`; this module adds the Laplacian built
+from it, first-order (advection) and zeroth-order (reaction / mass) terms, and the input checks
+the elliptic problems share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from oplearn.errors import InvalidInputError
+from oplearn.pdes.darcy import assemble
+
+ADVECTION_SCHEMES = ("central", "upwind")
+
+
+def five_point(center: np.ndarray, west: np.ndarray, east: np.ndarray, south: np.ndarray,
+               north: np.ndarray) -> sp.csr_matrix:
+    """Sparse matrix of a five-point stencil given by its coefficients on the interior nodes.
+
+    Args:
+        center, west, east, south, north: ``(n, n)`` coefficients (``n = s - 2``) of
+            ``u[i, j]``, ``u[i-1, j]``, ``u[i+1, j]``, ``u[i, j-1]``, ``u[i, j+1]`` in the equation
+            of interior node ``(i, j)``. Couplings to boundary nodes (zero Dirichlet data) are dropped.
+    Returns:
+        ``(n*n, n*n)`` CSR matrix.
+    """
+    n = center.shape[0]
+    idx = np.arange(n * n).reshape(n, n)
+    rows = [idx.ravel(), idx[1:, :].ravel(), idx[:-1, :].ravel(), idx[:, 1:].ravel(),
+            idx[:, :-1].ravel()]
+    cols = [idx.ravel(), idx[:-1, :].ravel(), idx[1:, :].ravel(), idx[:, :-1].ravel(),
+            idx[:, 1:].ravel()]
+    vals = [center.ravel(), west[1:, :].ravel(), east[:-1, :].ravel(), south[:, 1:].ravel(),
+            north[:, :-1].ravel()]
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n * n, n * n))
+
+
+def neg_laplacian(s: int) -> sp.csr_matrix:
+    """``-Laplacian`` (five-point, ``1/h^2`` scaled) on the interior of an ``s x s`` grid; SPD."""
+    return assemble(np.ones((s, s)))
+
+
+def reaction(c: np.ndarray) -> sp.csr_matrix:
+    """Diagonal matrix of the term ``c(x) u`` for an ``(s, s)`` coefficient ``c`` (interior values)."""
+    return sp.diags(np.ascontiguousarray(c[1:-1, 1:-1]).ravel(), format="csr")
+
+
+def mesh_peclet(velocity: np.ndarray, eps: float) -> float:
+    """Largest mesh Peclet number ``|b| h / (2 eps)`` of a ``(2, s, s)`` velocity on the grid."""
+    s = velocity.shape[-1]
+    speed = np.sqrt(velocity[0] ** 2 + velocity[1] ** 2)
+    return float(speed.max()) / (s - 1) / (2.0 * eps)
+
+
+def advection(velocity: np.ndarray, scheme: str) -> sp.csr_matrix:
+    """Matrix of ``b . grad u`` on the interior nodes.
+
+    Args:
+        velocity: ``(2, s, s)`` components ``(b_x, b_y)`` on the node-centred grid.
+        scheme: ``"central"`` (second order, ``b_x (u[i+1] - u[i-1]) / 2h``) or ``"upwind"``
+            (first order, the one-sided difference against the flow; with a diffusion term the
+            matrix is an M-matrix at any Peclet number).
+    Returns:
+        ``(n*n, n*n)`` CSR matrix, ``n = s - 2``.
+    """
+    s = velocity.shape[-1]
+    inv_h = float(s - 1)
+    bx, by = velocity[0, 1:-1, 1:-1], velocity[1, 1:-1, 1:-1]
+    if scheme == "central":
+        cx, cy = 0.5 * inv_h * bx, 0.5 * inv_h * by
+        return five_point(np.zeros_like(bx), -cx, cx, -cy, cy)
+    if scheme == "upwind":
+        # b+ (u_i - u_{i-1}) / h + b- (u_{i+1} - u_i) / h with b+ = max(b, 0), b- = min(b, 0).
+        bxp, bxm = np.maximum(bx, 0.0) * inv_h, np.minimum(bx, 0.0) * inv_h
+        byp, bym = np.maximum(by, 0.0) * inv_h, np.minimum(by, 0.0) * inv_h
+        return five_point(bxp - bxm + byp - bym, -bxp, bxm, -byp, bym)
+    raise InvalidInputError(f"scheme must be 'auto', 'central' or 'upwind', got {scheme!r}")
+
+
+# ---- input checks shared by the elliptic problems -------------------------------------------
+
+
+def check_field(x: Any, name: str, *, allow_batch: bool = True) -> np.ndarray:
+    """``x`` as float64 ``(s, s)`` or ``(batch, s, s)`` with ``s >= 3`` and finite entries."""
+    x = np.asarray(x, dtype=np.float64)
+    ok_ndim = (2, 3) if allow_batch else (2,)
+    if x.ndim not in ok_ndim or x.shape[-1] != x.shape[-2] or x.shape[-1] < 3:
+        shapes = "(s, s) or (batch, s, s)" if allow_batch else "(s, s)"
+        raise InvalidInputError(f"{name} must be {shapes} with s >= 3, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InvalidInputError(f"{name} contains NaN or inf")
+    return x
+
+
+def broadcast_field(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A scalar or array ``x`` broadcast to ``shape`` (float64, finite), or InvalidInputError."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape != () and x.shape != shape and x.shape != shape[-2:]:
+        raise InvalidInputError(f"{name} must be a scalar or of shape {shape}, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InvalidInputError(f"{name} contains NaN or inf")
+    return np.broadcast_to(x, shape)
+
+
+def number(params: dict[str, Any], key: str, *, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
+    """``params[key]`` as a finite float in ``[low, high]`` (``(low, ...`` if ``low_open`` ...)."""
+    value = params[key]
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{key} must be a number, got {value!r}") from None
+    bad = (not np.isfinite(out)
+           or (low is not None and (out <= low if low_open else out < low))
+           or (high is not None and (out >= high if high_open else out > high)))
+    if bad:
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+        rule = " and ".join(part for part in (lo, hi) if part) or "finite"
+        raise InvalidInputError(f"{key} must be {rule}, got {value!r}")
+    return out

@@ -1,0 +1,131 @@
+"""High-contrast diffusion against mathematics: a manufactured solution with contrast 1e3, the
+sampler's exact contrast and covariance, and solver agreement up to contrast 1e6."""
+
+import numpy as np
+import pytest
+
+from oplearn.data.generation import generate
+from oplearn.data.hdf5 import read_file
+from oplearn.errors import InvalidInputError
+from oplearn.pdes import high_contrast as hc
+
+SIZES = [17, 33, 65, 129]
+C = 3.5  # a = exp(C (x + y - 1)): max / min = exp(2 C) = 1097
+
+
+def _grid(s: int):
+    x = np.linspace(0.0, 1.0, s)[:, None] * np.ones((1, s))
+    return x, x.T.copy()
+
+
+def _manufactured(s: int):
+    """u = x sin(pi x) sin(2 pi y), a = exp(C (x + y - 1)); f = -div(a grad u)."""
+    x, y = _grid(s)
+    pi = np.pi
+    u = x * np.sin(pi * x) * np.sin(2 * pi * y)
+    ux = (np.sin(pi * x) + pi * x * np.cos(pi * x)) * np.sin(2 * pi * y)
+    uy = 2 * pi * x * np.sin(pi * x) * np.cos(2 * pi * y)
+    uxx = (2 * pi * np.cos(pi * x) - pi**2 * x * np.sin(pi * x)) * np.sin(2 * pi * y)
+    uyy = -4 * pi**2 * u
+    a = np.exp(C * (x + y - 1.0))
+    return a, -(a * (uxx + uyy) + C * a * ux + C * a * uy), u
+
+
+def test_manufactured_solution_with_contrast_1e3_converges_at_second_order():
+    errors = []
+    for s in SIZES:
+        a, f, u = _manufactured(s)
+        assert a.max() / a.min() > 1e3
+        errors.append(np.linalg.norm(hc.solve(a, f) - u) / np.linalg.norm(u))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    print(f"\nhigh-contrast: relative L2 errors {np.array(errors)}, observed orders {orders}")
+    assert errors[-1] < 5e-4
+    assert orders.min() >= 1.9, orders
+
+
+@pytest.mark.parametrize("distribution", hc.DISTRIBUTIONS)
+@pytest.mark.parametrize("contrast", [1e4, 1e6])
+def test_coefficient_has_exactly_the_requested_contrast(distribution, contrast):
+    a = hc.sample_coefficient(np.random.default_rng(0), 65, distribution=distribution,
+                              contrast=contrast, a_min=2.0)
+    assert a.shape == (65, 65)
+    assert abs(a.min() - 2.0) < 1e-14
+    assert abs(a.max() / a.min() / contrast - 1.0) < 1e-8
+    if distribution == "binary":
+        np.testing.assert_allclose(np.unique(a), [2.0, 2.0 * contrast], rtol=1e-15)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "exponential", "matern", "cubic"])
+def test_log_field_has_the_stated_covariance(distribution):
+    s, n, length = 17, 2000, 0.2
+    rng = np.random.default_rng(7)
+    fields = np.stack([hc.sample_log_field(rng, s, distribution, length) for _ in range(n)])
+    h = 1.0 / (s - 1)
+    # Lags (0, 0), (2, 0), (0, 3), (2, 2) from nodes (0, 0) and (8, 4); standard error ~ 1/sqrt(n).
+    for i0, j0 in ((0, 0), (8, 4)):
+        for di, dj in ((0, 0), (2, 0), (0, 3), (2, 2)):
+            empirical = np.mean(fields[:, i0, j0] * fields[:, i0 + di, j0 + dj])
+            exact = hc.covariance(h * np.hypot(di, dj), distribution, length)
+            assert abs(empirical - exact) < 0.1, (i0, j0, di, dj, empirical, exact)
+
+
+@pytest.mark.parametrize("contrast", [1e4, 1e6])
+def test_direct_and_amg_agree(contrast):
+    a = hc.sample_coefficient(np.random.default_rng(1), 65, contrast=contrast, distribution="binary")
+    u_direct = hc.solve(a, solver="direct")
+    u_amg = hc.solve(a, solver="amg")
+    assert np.max(np.abs(u_direct - u_amg)) < 1e-8 * np.max(np.abs(u_direct))
+    assert u_direct[1:-1, 1:-1].min() > 0  # maximum principle for f = 1 > 0
+
+
+def test_batched_solve_matches_single_solves():
+    rng = np.random.default_rng(2)
+    a = np.stack([hc.sample_coefficient(rng, 17) for _ in range(3)])
+    u = hc.solve(a)
+    assert u.shape == a.shape
+    for i in range(3):
+        np.testing.assert_allclose(u[i], hc.solve(a[i]), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "a, f, message",
+    [
+        (np.ones((5, 6)), 1.0, r"a must be \(s, s\) or \(batch, s, s\) with s >= 3, got shape \(5, 6\)"),
+        (np.ones((5, 5)), np.ones((5, 4)), r"f must be a scalar or of shape \(5, 5\)"),
+        (np.full((5, 5), np.nan), 1.0, "a contains NaN or inf"),
+        (np.zeros((5, 5)), 1.0, "a must be strictly positive"),
+    ],
+)
+def test_bad_input_raises(a, f, message):
+    with pytest.raises(InvalidInputError, match=message):
+        hc.solve(a, f)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"distribution": "uniform"},
+     "distribution must be one of gaussian, exponential, matern, cubic, binary, got 'uniform'"),
+    ({"contrast": 0.5}, "contrast must be >= 1 and <= 1e[+]?08, got 0.5"),
+    ({"contrast": 1e9}, "contrast must be >= 1 and <= 1e[+]?08, got 1000000000.0"),
+    ({"length": 0.0}, "length must be > 0 and <= 1, got 0.0"),
+    ({"a_min": -1.0}, "a_min must be > 0, got -1.0"),
+    ({"distribution": "matern", "length": 1.0},
+     "circulant embedding of the matern covariance with length 1 failed at s=33; choose a smaller"),
+])
+def test_bad_parameters_raise_before_writing(params, message, tmp_path):
+    with pytest.raises(InvalidInputError, match=message):
+        generate("high-contrast", samples=2, resolution=33, seed=0, out=tmp_path / "x.h5",
+                 params=params, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_generation_stores_the_module_solution(tmp_path):
+    path = generate("high-contrast", samples=2, resolution=17, seed=0, out=tmp_path / "x.h5",
+                    progress=False).path
+    inputs, outputs, provenance = read_file(path)
+    assert inputs.shape == (2, 1, 17, 17) and outputs.shape == (2, 1, 17, 17)
+    assert provenance["params"]["contrast"] == 1e4
+    for i in range(2):
+        a = hc.sample_coefficient(np.random.default_rng([0, i]), 17)
+        np.testing.assert_allclose(inputs[i, 0], a, rtol=1e-6)
+        u = hc.solve(inputs[i, 0].astype(np.float64))
+        np.testing.assert_allclose(outputs[i, 0], u, rtol=0, atol=1e-5 * np.abs(u).max())
