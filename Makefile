@@ -29,7 +29,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fno_vs_neuraloperator.py
 	$(BIN)/python benchmarks/main_job.py
 	$(BIN)/python benchmarks/main_job.py --pde burgers
+	$(BIN)/python benchmarks/main_job.py --pde navier-stokes
 	$(BIN)/python benchmarks/burgers_solver.py
+	$(BIN)/python benchmarks/datagen.py
 	$(BIN)/python benchmarks/spectral_conv.py
 	$(BIN)/python benchmarks/laplacian.py
 	$(BIN)/python benchmarks/biharmonic.py

@@ -33,7 +33,9 @@ def cli() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HDF5 file to write.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--shard", default="0/1", show_default=True, help="k/n: write only the k-th of n shards.")
-@click.option("--solver", help="Linear solver of elliptic problems: auto, direct or amg (default auto).")
+@click.option("--solver", help="Linear solver of elliptic problems (default auto): direct, amg or "
+              "mg (darcy), direct or amg (poisson, high-contrast), direct or gmres (helmholtz, "
+              "advection-diffusion).")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True),
               help="Relative residual every linear solve must reach (default 1e-10).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
