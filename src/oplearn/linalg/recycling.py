@@ -58,6 +58,17 @@ def _harmonic_ritz(g: np.ndarray, metric: np.ndarray, k: int) -> np.ndarray:
     return q[:, :k]
 
 
+def _stable_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``a[:, keep] = q r`` with the columns kept whose ``|r_ii|`` is not negligible (nearly
+    dependent recycled vectors would make ``r^-1`` blow up). Returns ``(q, r^-1, keep)``."""
+    q, r = np.linalg.qr(a)
+    diagonal = np.abs(np.diag(r))
+    keep = diagonal > 1e-10 * diagonal.max()
+    if not keep.all():
+        q, r = np.linalg.qr(a[:, keep])
+    return q, sla.solve_triangular(r, np.eye(r.shape[0])), keep
+
+
 class RecyclingGMRES:
     """GCRO-DR(m, k): GMRES restarted every ``restart`` vectors, recycling ``recycle`` of them.
 
@@ -119,8 +130,8 @@ class RecyclingGMRES:
             if self.u is not None and k > 0:
                 au = np.stack([op(col) for col in self.u.T], axis=1)
                 matvecs += self.u.shape[1]
-                q, rr = np.linalg.qr(au)
-                c, u = q, sla.solve_triangular(rr, self.u.T, trans="T", lower=False).T
+                q, r_inv, keep = _stable_qr(au)
+                c, u = q, self.u[:, keep] @ r_inv
                 y += u @ (c.T @ r)
                 r -= c @ (c.T @ r)
             while np.linalg.norm(r) / norm_b > self.tol:
@@ -143,8 +154,8 @@ class RecyclingGMRES:
                     r -= v @ (h @ z)
                     if k > 0 and h.shape[1] > k:
                         p = _harmonic_ritz(h, np.eye(h.shape[0], h.shape[1]), k)
-                        q, rr = np.linalg.qr(h @ p)
-                        c, u = v @ q, v[:, : h.shape[1]] @ p @ np.linalg.inv(rr)
+                        q, r_inv, keep = _stable_qr(h @ p)
+                        c, u = v @ q, v[:, : h.shape[1]] @ p[:, keep] @ r_inv
                     continue
                 steps = m - c.shape[1]
                 scale = 1.0 / np.linalg.norm(u, axis=0)
@@ -176,8 +187,8 @@ class RecyclingGMRES:
                 y += w_hat @ z
                 r -= w @ (g @ z)
                 p = _harmonic_ritz(g, w.T @ w_hat, k)
-                q, rr = np.linalg.qr(g @ p)
-                c, u = w @ q, w_hat @ p @ np.linalg.inv(rr)
+                q, r_inv, keep = _stable_qr(g @ p)
+                c, u = w @ q, w_hat @ p[:, keep] @ r_inv
             if k > 0 and c is not None:
                 self.u = u
             r = rhs - op(y)
