@@ -177,11 +177,11 @@ def navier_stokes_part(batch: int) -> list[dict]:
 
 
 def helmholtz_system(x: np.ndarray) -> tuple:
-    """Matrix and right-hand side of one Helmholtz sample ``x = (k, f)`` (as helmholtz.solve builds)."""
-    from oplearn.pdes.stencils import neg_laplacian, reaction
+    """Matrix and right-hand side of one Helmholtz sample ``x = (k, f)``."""
+    from oplearn.pdes.helmholtz import assemble
 
     k, f = x
-    return (neg_laplacian(k.shape[-1]) - reaction(k ** 2)).tocsr(), np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
+    return assemble(k), np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
 
 
 def sequence_part(samples: int, size: int, k0: float, drop_tol: float) -> dict:

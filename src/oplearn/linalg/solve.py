@@ -43,18 +43,15 @@ def solve_spd(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",
     if solver == "auto":
         solver = "direct" if matrix.shape[0] <= DIRECT_MAX_UNKNOWNS else "amg"
     if solver == "direct":
-        x = spla.spsolve(matrix.tocsc(), rhs)
-        limit = max(tol, 1e3 * np.finfo(np.float64).eps)
-    elif solver == "amg":
+        return _direct(matrix, rhs, tol)
+    if solver == "amg":
         import pyamg
 
         ml = pyamg.ruge_stuben_solver(matrix.tocsr())
         x = ml.solve(rhs, tol=tol, accel="cg", maxiter=500)
-        limit = tol * 1.01
-    else:
-        raise InvalidInputError(f"solver must be 'auto', 'direct' or 'amg', got {solver!r}")
-    _check_residual(matrix, rhs, x, limit, solver)
-    return x
+        _check_residual(matrix, rhs, x, tol * 1.01, solver)
+        return x
+    raise InvalidInputError(f"solver must be 'auto', 'direct' or 'amg', got {solver!r}")
 
 
 GMRES_RESTART = 50
@@ -68,13 +65,21 @@ def _check_residual(matrix: sp.spmatrix, rhs: np.ndarray, x: np.ndarray, limit: 
         raise SolverError(f"{name} solve reached relative residual {residual:.2e} > {limit:.1e}")
 
 
+def _direct(matrix: sp.spmatrix, rhs: np.ndarray, tol: float) -> np.ndarray:
+    """SuperLU, with the residual checked against ``tol`` or a 1e3 * eps rounding margin."""
+    x = spla.spsolve(matrix.tocsc(), rhs)
+    _check_residual(matrix, rhs, x, max(tol, 1e3 * np.finfo(np.float64).eps), "direct")
+    return x
+
+
 def ilu_preconditioner(matrix: sp.spmatrix, drop_tol: float = 1e-4, fill_factor: float = 10.0
                        ) -> spla.LinearOperator:
     """Incomplete LU (SuperLU's ILUTP) of ``matrix`` as a preconditioner ``M ~ A^-1``.
 
     Minimum-degree ordering of ``A^T + A``: with SuperLU's default (COLAMD) the factorisation of
-    indefinite Helmholtz matrices breaks down (singular), and with the natural order GMRES
-    diverges; with this one GMRES converged in 4-6 iterations on Helmholtz at 129^2 (k0 = 10, 30).
+    indefinite Helmholtz matrices broke down (singular) when tried, and with the natural order
+    GMRES diverged; with this one it takes about 9 iterations on the Helmholtz sequence of
+    ``benchmarks/datagen.py --part sequence``.
     """
     ilu = spla.spilu(matrix.tocsc(), drop_tol=drop_tol, fill_factor=fill_factor, permc_spec="MMD_AT_PLUS_A")
     return spla.LinearOperator(matrix.shape, ilu.solve, dtype=np.float64)
@@ -98,9 +103,7 @@ def solve_general(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",
     if solver == "auto":
         solver = "direct" if matrix.shape[0] <= DIRECT_MAX_UNKNOWNS else "gmres"
     if solver == "direct":
-        x = spla.spsolve(matrix.tocsc(), rhs)
-        _check_residual(matrix, rhs, x, max(tol, 1e3 * np.finfo(np.float64).eps), solver)
-        return x
+        return _direct(matrix, rhs, tol)
     if solver != "gmres":
         raise InvalidInputError(f"solver must be 'auto', 'direct' or 'gmres', got {solver!r}")
     x, _ = spla.gmres(matrix, rhs, M=ilu_preconditioner(matrix), rtol=tol * 0.5, atol=0.0,

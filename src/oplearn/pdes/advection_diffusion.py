@@ -14,7 +14,7 @@ rounding at every node (the difference operators commute), and (ii) ``b . n = 0`
 a closed, recirculating flow. ``b`` is then scaled to ``max|b| = 1`` over the nodes.
 With ``velocity = "constant"``, ``b = (cos angle, sin angle)`` everywhere (no randomness).
 
-Discretisation: five-point diffusion (:func:`oplearn.pdes.darcy.assemble` with ``a = 1``) and the
+Discretisation: five-point diffusion (:func:`oplearn.pdes.stencils.neg_laplacian`) and the
 advection stencil of :func:`oplearn.pdes.stencils.advection`: ``scheme = "central"`` (second order,
 free of oscillations while the mesh Peclet number ``max|b| h / (2 eps) <= 1``) or ``"upwind"``
 (first order, an M-matrix and stable at any Peclet number); ``"auto"`` (default) takes central when
@@ -39,6 +39,7 @@ from oplearn.pdes.stencils import (
     mesh_peclet,
     neg_laplacian,
     number,
+    solve_interior,
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -172,12 +173,8 @@ def solve(
     if f.ndim == 3:
         return np.stack([solve(fi, bi, eps, scheme=scheme, solver=solver, tol=tol)
                          for fi, bi in zip(f, b, strict=True)])
-    s = f.shape[0]
-    matrix = eps * neg_laplacian(s) + advection(b, choose_scheme(b, eps, scheme))
-    u = np.zeros_like(f)
-    rhs = np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
-    u[1:-1, 1:-1] = solve_general(matrix, rhs, solver=solver, tol=tol).reshape(s - 2, s - 2)
-    return u
+    matrix = eps * neg_laplacian(f.shape[0]) + advection(b, choose_scheme(b, eps, scheme))
+    return solve_interior(f, lambda rhs: solve_general(matrix, rhs, solver=solver, tol=tol))
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from oplearn.errors import InvalidInputError
-from oplearn.pdes.problem import Problem, register
+from oplearn.pdes.problem import Problem, check_solver_resolution, every_kth_point, register
 
 DEFAULTS: dict[str, Any] = {
     "nu": 0.1,
@@ -150,12 +150,7 @@ def _integrate(u: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, nu: float, 
 
 
 def _validate(s: int, params: dict[str, Any]) -> None:
-    fine = params["solver_resolution"]
-    if not isinstance(fine, int) or fine < 4:
-        raise InvalidInputError(f"solver_resolution must be an integer >= 4, got {fine!r}")
-    if s < 4 or fine % s:
-        raise InvalidInputError(f"Burgers data are solved at solver_resolution={fine} points and stored "
-                                f"at every k-th one: the resolution must divide {fine}, got {s}")
+    check_solver_resolution("Burgers", s, params["solver_resolution"])
     for key in ("nu", "sigma", "tau2", "courant"):
         if not params[key] > 0:
             raise InvalidInputError(f"{key} must be > 0, got {params[key]!r}")
@@ -193,11 +188,6 @@ def solve_batch(u0: np.ndarray, params: dict[str, Any], device: str = "cpu") -> 
     return out[:, None]
 
 
-def _restrict(field: np.ndarray, s: int) -> np.ndarray:
-    """Every ``(n / s)``-th point of a periodic ``(C, n)`` field."""
-    return field[..., :: field.shape[-1] // s]
-
-
 PROBLEM = register(
     Problem(
         name="burgers",
@@ -207,7 +197,7 @@ PROBLEM = register(
         sample_input=_sample_input,
         solve_one=_solve_one,
         solve_batch=solve_batch,
-        restrict=_restrict,
+        restrict=every_kth_point(1),
         validate=_validate,
         description="u_t + (u^2/2)_x = nu u_xx on the periodic unit interval, u0 -> u(., t)",
     )

@@ -23,6 +23,7 @@ from oplearn.linalg import multigrid
 from oplearn.linalg.solve import choose_spd_solver, solve_spd
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
+from oplearn.pdes.stencils import diffusion, face_coefficients, solve_interior
 
 DEFAULTS: dict[str, Any] = {
     "a_high": 12.0,
@@ -43,14 +44,6 @@ def sample_coefficient(rng: np.random.Generator, s: int, **params: Any) -> np.nd
     return np.where(psi >= 0.0, p["a_high"], p["a_low"])
 
 
-def _face_mean(left: np.ndarray, right: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "harmonic":
-        return 2.0 * left * right / (left + right)
-    if kind == "arithmetic":
-        return 0.5 * (left + right)
-    raise InvalidInputError(f"face_mean must be 'harmonic' or 'arithmetic', got {kind!r}")
-
-
 def assemble(a: np.ndarray, face_mean: str = "harmonic") -> sp.csr_matrix:
     """Matrix of ``-div(a grad .)`` on the ``(s-2)^2`` interior nodes (row-major), Dirichlet 0.
 
@@ -59,23 +52,7 @@ def assemble(a: np.ndarray, face_mean: str = "harmonic") -> sp.csr_matrix:
     Returns:
         ``(n*n, n*n)`` symmetric positive definite CSR matrix, ``n = s - 2``, scaled by ``1/h^2``.
     """
-    s = a.shape[0]
-    n = s - 2
-    inv_h2 = float((s - 1) ** 2)
-    ax = _face_mean(a[:-1, :], a[1:, :], face_mean)  # faces between (i, j) and (i+1, j)
-    ay = _face_mean(a[:, :-1], a[:, 1:], face_mean)  # faces between (i, j) and (i, j+1)
-    west, east = ax[:-1, 1:-1], ax[1:, 1:-1]
-    south, north = ay[1:-1, :-1], ay[1:-1, 1:]
-    diag = (west + east + south + north).ravel()
-    idx = np.arange(n * n).reshape(n, n)
-    c0 = ax[1:-1, 1:-1].ravel()  # coupling (i, j) -- (i+1, j), interior only
-    r0, k0 = idx[:-1, :].ravel(), idx[1:, :].ravel()
-    c1 = ay[1:-1, 1:-1].ravel()  # coupling (i, j) -- (i, j+1)
-    r1, k1 = idx[:, :-1].ravel(), idx[:, 1:].ravel()
-    rows = np.concatenate([idx.ravel(), r0, k0, r1, k1])
-    cols = np.concatenate([idx.ravel(), k0, r0, k1, r1])
-    vals = np.concatenate([diag, -c0, -c0, -c1, -c1]) * inv_h2
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    return diffusion(a, face_mean)
 
 
 def stencil(a: np.ndarray, face_mean: str = "harmonic") -> torch.Tensor:
@@ -87,14 +64,11 @@ def stencil(a: np.ndarray, face_mean: str = "harmonic") -> torch.Tensor:
         ``(B, 3, 3, s - 2, s - 2)`` float64 tensor, scaled by ``1/h^2``.
     """
     a = np.asarray(a, dtype=np.float64)
-    inv_h2 = float((a.shape[-1] - 1) ** 2)
-    ax = _face_mean(a[:, :-1, :], a[:, 1:, :], face_mean)[:, :, 1:-1]  # (B, s-1, n)
-    ay = _face_mean(a[:, :, :-1], a[:, :, 1:], face_mean)[:, 1:-1, :]  # (B, n, s-1)
-    west, east, south, north = ax[:, :-1], ax[:, 1:], ay[:, :, :-1], ay[:, :, 1:]
+    west, east, south, north = face_coefficients(a, face_mean)
     out = np.zeros((a.shape[0], 3, 3, a.shape[-1] - 2, a.shape[-1] - 2))
     out[:, 1, 1] = west + east + south + north
     out[:, 0, 1], out[:, 2, 1], out[:, 1, 0], out[:, 1, 2] = -west, -east, -south, -north
-    return torch.from_numpy(out * inv_h2)
+    return torch.from_numpy(out * float((a.shape[-1] - 1) ** 2))
 
 
 def _check(a: np.ndarray) -> np.ndarray:
@@ -152,9 +126,7 @@ def solve(
             [solve(ai, fi, solver=solver, tol=tol, face_mean=face_mean) for ai, fi in zip(a, f_arr, strict=False)]
         )
     matrix = assemble(a, face_mean)
-    u = np.zeros_like(a)
-    u[1:-1, 1:-1] = solve_spd(matrix, f_arr[1:-1, 1:-1].ravel(), solver=solver, tol=tol).reshape(s - 2, -1)
-    return u
+    return solve_interior(f_arr, lambda rhs: solve_spd(matrix, rhs, solver=solver, tol=tol))
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:

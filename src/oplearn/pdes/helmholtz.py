@@ -17,7 +17,7 @@ defaults. The interior Dirichlet problem is singular when ``0`` is an eigenvalue
 ``-Laplacian - k^2``; random ``k`` can come close to such a resonance, in which case the solution is
 large (but the solve is still checked to its residual tolerance).
 
-Discretisation: five-point Laplacian (:func:`oplearn.pdes.darcy.assemble` with ``a = 1``) minus
+Discretisation: five-point Laplacian (:func:`oplearn.pdes.stencils.neg_laplacian`) minus
 the diagonal ``k^2`` on the node-centred grid, second order; the matrix is symmetric but
 indefinite, so it is solved by sparse LU or ILU-preconditioned GMRES (``solve_general``).
 """
@@ -27,12 +27,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
 from oplearn.linalg.solve import solve_general
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
-from oplearn.pdes.stencils import broadcast_field, check_field, neg_laplacian, number, reaction
+from oplearn.pdes.stencils import (
+    broadcast_field,
+    check_field,
+    neg_laplacian,
+    number,
+    reaction,
+    solve_interior,
+)
 
 MIN_POINTS_PER_WAVELENGTH = 10.0
 
@@ -91,6 +99,11 @@ def sample_input(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     return np.stack([k, f])
 
 
+def assemble(k: np.ndarray) -> sp.csr_matrix:
+    """Matrix of ``-Laplacian - k^2`` on the interior nodes for an ``(s, s)`` wave number ``k``."""
+    return (neg_laplacian(k.shape[-1]) - reaction(k**2)).tocsr()
+
+
 def solve(
     k: np.ndarray,
     f: float | np.ndarray = 1.0,
@@ -119,12 +132,8 @@ def solve(
         return np.stack([solve(ki, fi, solver=solver, tol=tol,
                                min_points_per_wavelength=min_points_per_wavelength)
                          for ki, fi in zip(k, f, strict=True)])
-    s = k.shape[0]
-    matrix = neg_laplacian(s) - reaction(k**2)
-    u = np.zeros_like(k)
-    rhs = np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
-    u[1:-1, 1:-1] = solve_general(matrix, rhs, solver=solver, tol=tol).reshape(s - 2, s - 2)
-    return u
+    matrix = assemble(k)
+    return solve_interior(f, lambda rhs: solve_general(matrix, rhs, solver=solver, tol=tol))
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:

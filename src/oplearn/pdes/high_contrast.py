@@ -24,7 +24,7 @@ covariance matrix is circulant and diagonalised by the FFT; ``L = C^(1/2) w`` fo
 exactly the target's. Embedding eigenvalues below ``1e-10 * max`` in magnitude (rounding) are set
 to 0; a clearly negative one means the embedding failed and the sampler raises.
 
-Discretisation: :func:`oplearn.pdes.darcy.assemble` (harmonic-mean face coefficients, second order
+Discretisation: :func:`oplearn.pdes.stencils.diffusion` (harmonic-mean face coefficients, second order
 for smooth ``a``), SPD, sparse LU or AMG-preconditioned CG with a checked residual. The system is
 solved after symmetric diagonal (Jacobi) scaling, ``D^-1/2 A D^-1/2 y = D^-1/2 f``, ``u = D^-1/2 y``,
 so the residual checked against ``tol`` is ``|D^-1/2 (f - A u)| / |D^-1/2 f|``. Without it the
@@ -44,9 +44,8 @@ import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
 from oplearn.linalg.solve import solve_spd
-from oplearn.pdes import darcy
 from oplearn.pdes.problem import Problem, register
-from oplearn.pdes.stencils import broadcast_field, check_field, number
+from oplearn.pdes.stencils import broadcast_field, check_field, diffusion, number, solve_interior
 
 DEFAULTS: dict[str, Any] = {
     "distribution": "gaussian",
@@ -155,15 +154,11 @@ def solve(
     f = broadcast_field(f, a.shape, "f")
     if a.ndim == 3:
         return np.stack([solve(ai, fi, solver=solver, tol=tol) for ai, fi in zip(a, f, strict=True)])
-    s = a.shape[0]
-    matrix = darcy.assemble(a)
+    matrix = diffusion(a)
     # Symmetric diagonal scaling D^-1/2 A D^-1/2 (D = diag A) before the solve; see module notes.
     scale = 1.0 / np.sqrt(matrix.diagonal())
     scaled = sp.diags(scale) @ matrix @ sp.diags(scale)
-    rhs = scale * np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
-    u = np.zeros_like(a)
-    u[1:-1, 1:-1] = (scale * solve_spd(scaled, rhs, solver=solver, tol=tol)).reshape(s - 2, s - 2)
-    return u
+    return solve_interior(f, lambda rhs: scale * solve_spd(scaled, scale * rhs, solver=solver, tol=tol))
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from oplearn.errors import InvalidInputError, SolverError
-from oplearn.pdes.problem import Problem, register
+from oplearn.pdes.problem import Problem, check_solver_resolution, every_kth_point, register
 
 DEFAULTS: dict[str, Any] = {
     "nu": 1e-3,
@@ -97,7 +97,7 @@ class _Spectral:
         """``-(u . grad w)`` in Fourier space, dealiased; ``w_hat`` is ``(B, s, s//2 + 1)``."""
         psi_hat = w_hat * self.inv_k2
         shape = (self.s, self.s)
-        # Four separate transforms: on CPU one stacked call is up to 2x slower at 256^2 (cache).
+        # Four separate transforms: one stacked call was slower on a CPU at 256^2 when tried.
         u = torch.fft.irfft2(self.iky * psi_hat, s=shape)
         v = torch.fft.irfft2(self.minus_ikx * psi_hat, s=shape)
         w_x = torch.fft.irfft2(self.ikx * w_hat, s=shape)
@@ -152,8 +152,8 @@ def solve(w0, nu: float = 1e-3, t: float = 1.0, forcing=None, dt: float = 1e-4, 
     count = snapshots or 1
     steps_per_snapshot = max(1, math.ceil(t / count / dt - 1e-9)) if t > 0 else 0
     step = t / (count * steps_per_snapshot) if t > 0 else 0.0
-    # On a CPU, large batches run slower per sample than small ones (the FFTs leave the cache):
-    # samples go through in groups of at most CPU_BATCH_POINTS grid points.
+    # On a CPU, large batches ran slower per sample than small ones when tried (the FFTs leave
+    # the cache): samples go through in groups of at most CPU_BATCH_POINTS grid points.
     group = w.shape[0] if w.device.type != "cpu" else max(1, CPU_BATCH_POINTS // (s * s))
     bar = tqdm(total=count * steps_per_snapshot * w.shape[0], disable=not progress,
                unit="sample-step", desc="navier-stokes")
@@ -190,12 +190,7 @@ def _integrate(w: torch.Tensor, spectral: _Spectral, f_hat: torch.Tensor, nu: fl
 
 
 def _validate(s: int, params: dict[str, Any]) -> None:
-    fine = params["solver_resolution"]
-    if not isinstance(fine, int) or fine < 4:
-        raise InvalidInputError(f"solver_resolution must be an integer >= 4, got {fine!r}")
-    if s < 4 or fine % s:
-        raise InvalidInputError(f"Navier-Stokes data are solved at solver_resolution={fine} points per "
-                                f"axis and stored at every k-th one: the resolution must divide {fine}, got {s}")
+    check_solver_resolution("Navier-Stokes", s, params["solver_resolution"])
     if not params["nu"] >= 0 or not params["t"] > 0 or not params["dt"] > 0:
         raise InvalidInputError("need nu >= 0, t > 0 and dt > 0")
     if not isinstance(params["snapshots"], int) or params["snapshots"] < 1:
@@ -225,12 +220,6 @@ def solve_batch(w0: np.ndarray, params: dict[str, Any], device: str = "cpu") -> 
     return w[:, :, None]
 
 
-def _restrict(field: np.ndarray, s: int) -> np.ndarray:
-    """Every ``(n / s)``-th point along the last two axes of a periodic field."""
-    step = field.shape[-1] // s
-    return field[..., ::step, ::step]
-
-
 PROBLEM = register(
     Problem(
         name="navier-stokes",
@@ -240,7 +229,7 @@ PROBLEM = register(
         sample_input=_sample_input,
         solve_one=lambda w0, params: solve_batch(w0[None], params)[0],
         solve_batch=solve_batch,
-        restrict=_restrict,
+        restrict=every_kth_point(2),
         validate=_validate,
         description="2D vorticity w_t + u.grad w = nu Lap w + f on the torus, w0 -> w(t_1..t_n)",
     )

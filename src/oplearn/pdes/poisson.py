@@ -7,7 +7,7 @@ eigenbasis, :func:`oplearn.pdes.grf.neumann_grf`; defaults ``alpha = 2``, ``tau 
 centre and 0.95 averaged over the square, measured on 300 samples); the output is ``u``.
 
 Discretisation: the five-point Laplacian on the node-centred grid ``x_i = i / (s - 1)``
-(:func:`oplearn.pdes.darcy.assemble` with ``a = 1``), second order, solved by a sparse direct
+(:func:`oplearn.pdes.stencils.neg_laplacian`), second order, solved by a sparse direct
 method or AMG-preconditioned CG with a checked residual.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from oplearn.linalg.solve import solve_spd
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
-from oplearn.pdes.stencils import check_field, neg_laplacian, number
+from oplearn.pdes.stencils import check_field, neg_laplacian, number, solve_interior
 
 DEFAULTS: dict[str, Any] = {
     "alpha": 2.0,
@@ -59,11 +59,8 @@ def solve(f: np.ndarray, *, solver: str = "auto", tol: float = 1e-10) -> np.ndar
     f = check_field(f, "f")
     if f.ndim == 3:
         return np.stack([solve(fi, solver=solver, tol=tol) for fi in f])
-    s = f.shape[0]
-    u = np.zeros_like(f)
-    rhs = np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
-    u[1:-1, 1:-1] = solve_spd(neg_laplacian(s), rhs, solver=solver, tol=tol).reshape(s - 2, s - 2)
-    return u
+    matrix = neg_laplacian(f.shape[0])
+    return solve_interior(f, lambda rhs: solve_spd(matrix, rhs, solver=solver, tol=tol))
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:

@@ -85,6 +85,25 @@ class Problem:
         return {**self.defaults, **overrides}
 
 
+def check_solver_resolution(name: str, s: int, fine: Any) -> None:
+    """For periodic problems solved on a finer grid: ``fine`` is an integer >= 4 that ``s`` divides."""
+    if not isinstance(fine, int) or fine < 4:
+        raise InvalidInputError(f"solver_resolution must be an integer >= 4, got {fine!r}")
+    if s < 4 or fine % s:
+        raise InvalidInputError(f"{name} data are solved at solver_resolution={fine} points per axis and "
+                                f"stored at every k-th one: the resolution must divide {fine}, got {s}")
+
+
+def every_kth_point(ndim: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """A ``restrict`` for periodic grids: every ``(n / s)``-th point along the last ``ndim`` axes."""
+
+    def restrict(field: np.ndarray, s: int) -> np.ndarray:
+        step = field.shape[-1] // s
+        return field[(..., *(slice(None, None, step),) * ndim)]
+
+    return restrict
+
+
 _REGISTRY: dict[str, Problem] = {}
 
 

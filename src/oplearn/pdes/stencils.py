@@ -3,20 +3,20 @@
 All operators act on the ``(s - 2)^2`` interior nodes of the grid ``x_i = i / (s - 1)``, ordered
 row-major like :func:`oplearn.pdes.darcy.assemble` (node ``(i, j)`` sits at ``(x_i, y_j)``, the
 first array axis is ``x``), with homogeneous Dirichlet data: couplings to boundary nodes are dropped.
-The diffusion part is :func:`oplearn.pdes.darcy.assemble`; this module adds the Laplacian built
-from it, first-order (advection) and zeroth-order (reaction / mass) terms, and the input checks
-the elliptic problems share.
+Diffusion ``-div(a grad .)`` (face coefficients by harmonic or arithmetic means), the Laplacian,
+first-order (advection) and zeroth-order (reaction / mass) terms, the interior solve and the input
+checks the elliptic problems share.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
-from oplearn.pdes.darcy import assemble
 
 ADVECTION_SCHEMES = ("central", "upwind")
 
@@ -44,9 +44,44 @@ def five_point(center: np.ndarray, west: np.ndarray, east: np.ndarray, south: np
                          shape=(n * n, n * n))
 
 
+def face_mean(left: np.ndarray, right: np.ndarray, kind: str) -> np.ndarray:
+    """Coefficient on the face between two nodes: ``"harmonic"`` or ``"arithmetic"`` mean."""
+    if kind == "harmonic":
+        return 2.0 * left * right / (left + right)
+    if kind == "arithmetic":
+        return 0.5 * (left + right)
+    raise InvalidInputError(f"face_mean must be 'harmonic' or 'arithmetic', got {kind!r}")
+
+
+def face_coefficients(a: np.ndarray, kind: str = "harmonic"
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(west, east, south, north)`` face coefficients of every interior node, each ``(..., n, n)``,
+    for a coefficient ``a`` of shape ``(..., s, s)`` (``n = s - 2``)."""
+    ax = face_mean(a[..., :-1, 1:-1], a[..., 1:, 1:-1], kind)  # faces between (i, j) and (i+1, j)
+    ay = face_mean(a[..., 1:-1, :-1], a[..., 1:-1, 1:], kind)  # faces between (i, j) and (i, j+1)
+    return ax[..., :-1, :], ax[..., 1:, :], ay[..., :, :-1], ay[..., :, 1:]
+
+
+def diffusion(a: np.ndarray, kind: str = "harmonic") -> sp.csr_matrix:
+    """``-div(a grad .)`` (``1/h^2`` scaled) on the interior of an ``(s, s)`` coefficient; SPD."""
+    west, east, south, north = face_coefficients(a, kind)
+    inv_h2 = float((a.shape[-1] - 1) ** 2)
+    return five_point((west + east + south + north) * inv_h2, -west * inv_h2, -east * inv_h2,
+                      -south * inv_h2, -north * inv_h2)
+
+
 def neg_laplacian(s: int) -> sp.csr_matrix:
     """``-Laplacian`` (five-point, ``1/h^2`` scaled) on the interior of an ``s x s`` grid; SPD."""
-    return assemble(np.ones((s, s)))
+    return diffusion(np.ones((s, s)))
+
+
+def solve_interior(f: np.ndarray, linear_solve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``u`` on the ``(s, s)`` grid: zero on the boundary, ``linear_solve(f interior, row-major)``
+    inside (a vector of ``(s - 2)^2`` values)."""
+    n = f.shape[-1] - 2
+    u = np.zeros(f.shape)
+    u[1:-1, 1:-1] = linear_solve(np.ascontiguousarray(f[1:-1, 1:-1]).ravel()).reshape(n, n)
+    return u
 
 
 def reaction(c: np.ndarray) -> sp.csr_matrix:
