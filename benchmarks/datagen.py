@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 import torch  # noqa: E402
 
+from oplearn.errors import SolverError  # noqa: E402
 from oplearn.linalg.solve import choose_spd_solver  # noqa: E402
 from oplearn.pdes import darcy  # noqa: E402
 from oplearn.pdes import navier_stokes as ns  # noqa: E402
@@ -184,61 +185,110 @@ def helmholtz_system(x: np.ndarray) -> tuple:
     return assemble(k), np.ascontiguousarray(f[1:-1, 1:-1]).ravel()
 
 
-def sequence_part(samples: int, size: int, k0: float, drop_tol: float) -> dict:
+def preconditioner(matrix, spec: str):
+    """``"jacobi"`` (inverse diagonal) or ``"ilu:DROP"`` (SuperLU ILUTP with that drop tolerance)."""
+    from oplearn.linalg.solve import ilu_preconditioner
+
+    if spec == "jacobi":
+        inverse_diagonal = 1.0 / matrix.diagonal()
+        return lambda v: inverse_diagonal * v
+    kind, _, drop = spec.partition(":")
+    if kind != "ilu" or not drop:
+        raise SystemExit(f"preconditioner must be 'jacobi' or 'ilu:DROP', got {spec!r}")
+    return ilu_preconditioner(matrix, drop_tol=float(drop))
+
+
+def scipy_gmres(matrix, rhs, prec, max_matvecs: int) -> tuple[np.ndarray, int]:
+    """SciPy's restarted GMRES(GMRES_RESTART) to SEQUENCE_TOL; returns (x, iterations)."""
+    from oplearn.linalg.solve import GMRES_RESTART
+
+    count = [0]
+
+    def callback(_):
+        count[0] += 1
+
+    m = None if prec is None else spla.LinearOperator(matrix.shape, prec, dtype=np.float64)
+    x, _ = spla.gmres(matrix, rhs, M=m, rtol=SEQUENCE_TOL * 0.5, atol=0.0, restart=GMRES_RESTART,
+                      maxiter=max_matvecs // GMRES_RESTART + 1, callback=callback,
+                      callback_type="pr_norm")
+    return x, count[0]
+
+
+def sequence_part(samples: int, size: int, k0: float, spec: str, recycle: int,
+                  max_matvecs: int) -> dict:
+    """A sequence of Helmholtz systems: SciPy GMRES(50) with a preconditioner against the same
+    with SKR (GCRO-DR with recycling, input and similarity order), SuperLU, and GMRES(50) with a
+    strong ILU. Every row's seconds per system include building its preconditioner or factors."""
     from oplearn.linalg.recycling import RecyclingGMRES, similarity_order
-    from oplearn.linalg.solve import GMRES_RESTART, ilu_preconditioner
+    from oplearn.linalg.solve import GMRES_RESTART
     from oplearn.pdes import problem as problems
 
     problem = problems.get("helmholtz")
     params = problem.params(k0=k0)
     inputs = [problem.sample_input(np.random.default_rng([7, i]), size, params) for i in range(samples)]
     systems = [helmholtz_system(x) for x in inputs]
-    preconditioners, ilu_seconds = _timed(lambda: [ilu_preconditioner(m, drop_tol=drop_tol) for m, _ in systems])
+    order = similarity_order(np.stack([x.ravel() for x in inputs]))
 
-    def gmres_baseline():
-        its = []
-        for (matrix, rhs), prec in zip(systems, preconditioners, strict=True):
-            count = [0]
+    def krylov(solve_one, prec_spec):
+        """(seconds per system, mean iterations, systems that missed the tolerance)."""
+        start = time.perf_counter()
+        its, missed = [], 0
+        for matrix, rhs in systems:
+            x, n = solve_one(matrix, rhs, preconditioner(matrix, prec_spec))
+            its.append(n)
+            missed += np.linalg.norm(rhs - matrix @ x) > SEQUENCE_TOL * 1.01 * np.linalg.norm(rhs)
+        return (time.perf_counter() - start) / samples, float(np.mean(its)), int(missed)
 
-            def callback(_, c=count):
-                c[0] += 1
-
-            x, _ = spla.gmres(matrix, rhs, M=prec, rtol=SEQUENCE_TOL * 0.5, atol=0.0, restart=GMRES_RESTART,
-                              maxiter=2000, callback=callback, callback_type="pr_norm")
-            assert np.linalg.norm(rhs - matrix @ x) <= SEQUENCE_TOL * 1.01 * np.linalg.norm(rhs)
-            its.append(count[0])
-        return its
-
-    def recycled(order, recycle):
-        solver = RecyclingGMRES(restart=GMRES_RESTART, recycle=recycle, tol=SEQUENCE_TOL)
-        return [solver.solve(systems[i][0], systems[i][1], preconditioners[i]).matvecs for i in order]
+    def recycled(sequence, k):
+        solver = RecyclingGMRES(restart=GMRES_RESTART, recycle=k, tol=SEQUENCE_TOL,
+                                max_matvecs=max_matvecs)
+        start = time.perf_counter()
+        matvecs, breakdowns, missed = [], 0, 0
+        for i in sequence:
+            matrix, rhs = systems[i]
+            try:
+                result = solver.solve(matrix, rhs, preconditioner(matrix, spec))
+            except SolverError:
+                missed += 1
+                matvecs.append(max_matvecs)
+                continue
+            matvecs.append(result.matvecs)
+            breakdowns += result.breakdowns
+        return (time.perf_counter() - start) / samples, float(np.mean(matvecs)), missed, breakdowns
 
     def direct():
+        start = time.perf_counter()
         for matrix, rhs in systems:
             spla.spsolve(matrix.tocsc(), rhs)
+        return (time.perf_counter() - start) / samples, None, 0
 
-    order = similarity_order(np.stack([x.ravel() for x in inputs]))
-    runs = {}
-    its, sec = _timed(gmres_baseline)
-    runs["scipy gmres(50) + ILU"] = (sec / samples, float(np.mean(its)))
-    its, sec = _timed(lambda: recycled(range(samples), 0))
-    runs["oplearn gmres(50) + ILU (recycle 0)"] = (sec / samples, float(np.mean(its)))
-    its, sec = _timed(lambda: recycled(range(samples), 10))
-    runs["GCRO-DR(50, 10) + ILU, input order"] = (sec / samples, float(np.mean(its)))
-    its, sec = _timed(lambda: recycled(order, 10))
-    runs["SKR: GCRO-DR(50, 10) + ILU, similarity order"] = (sec / samples, float(np.mean(its)))
-    _, sec = _timed(direct)
-    runs["spsolve"] = (sec / samples, None)
-    base = runs["scipy gmres(50) + ILU"][0]
-    out = {"problem": "helmholtz", "k0": k0, "ilu_drop_tol": drop_tol, "contrast": params["contrast"], "s": size, "samples": samples, "tol": SEQUENCE_TOL,
-           "ilu_seconds_per_system": ilu_seconds / samples,
-           "note": "one ILU per system, built before the timed rows and shared by all Krylov rows "
-                   "(add ilu_seconds_per_system to each); matvecs for our solvers, GMRES iterations for SciPy",
-           "methods": {k: {"seconds_per_system": v[0], "iterations_or_matvecs": v[1], "speedup_vs_gmres": base / v[0]}
-                       for k, v in runs.items()}}
-    print(f"sequence helmholtz k0={k0} s={size} (ILU {ilu_seconds / samples:.4f} s/system, not included): " + ", ".join(
-        f"{k}: {v[0]:.4f} s ({base / v[0]:.2f}x, its {v[1]})" for k, v in runs.items()), flush=True)
-    return out
+    baseline = f"scipy gmres({GMRES_RESTART}) + {spec}"
+    runs = {
+        baseline: krylov(lambda m, b, p: scipy_gmres(m, b, p, max_matvecs), spec),
+        f"GCRO-DR({GMRES_RESTART}, {recycle}) + {spec}, input order": recycled(range(samples), recycle),
+        f"SKR: GCRO-DR({GMRES_RESTART}, {recycle}) + {spec}, similarity order": recycled(order, recycle),
+        "spsolve (SuperLU)": direct(),
+        f"scipy gmres({GMRES_RESTART}) + ilu:1e-3": krylov(
+            lambda m, b, p: scipy_gmres(m, b, p, max_matvecs), "ilu:1e-3"),
+    }
+    base = runs[baseline][0]
+    methods = {}
+    for name, (seconds, its, missed, *rest) in runs.items():
+        methods[name] = {"seconds_per_system": seconds, "iterations_or_matvecs": its,
+                         "missed_tolerance": missed, "speedup_vs_gmres": base / seconds}
+        if rest:
+            methods[name]["recycling_breakdowns"] = rest[0]
+    print(f"sequence helmholtz k0={k0} s={size} {samples} systems, preconditioner {spec}: " + "; ".join(
+        f"{k}: {v['seconds_per_system']:.4f} s ({v['speedup_vs_gmres']:.2f}x, its "
+        f"{v['iterations_or_matvecs']}, missed {v['missed_tolerance']})" for k, v in methods.items()),
+        flush=True)
+    return {"problem": "helmholtz", "k0": k0, "contrast": params["contrast"], "s": size,
+            "samples": samples, "tol": SEQUENCE_TOL, "preconditioner": spec, "recycle": recycle,
+            "max_matvecs": max_matvecs,
+            "note": "seconds per system include building each system's preconditioner or factors; "
+                    "iterations are SciPy's inner GMRES iterations or our operator applications; "
+                    "missed = systems that did not reach the tolerance within max_matvecs",
+            "methods": methods}
 
 
 SEQUENCE_TOL = 1e-8
@@ -250,9 +300,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 513])
     parser.add_argument("--tol", type=float, default=1e-10)
-    parser.add_argument("--sequence-size", type=int, default=129)
-    parser.add_argument("--k0", type=float, default=30.0, help="Helmholtz wave number of the sequence part")
-    parser.add_argument("--drop-tol", type=float, default=1e-2, help="ILU drop tolerance of the sequence part")
+    parser.add_argument("--sequence-size", type=int, default=65)
+    parser.add_argument("--sequence-samples", type=int, default=50)
+    parser.add_argument("--k0", type=float, default=10.0, help="Helmholtz wave number of the sequence part")
+    parser.add_argument("--preconditioner", nargs="+", default=["ilu:1e-1", "ilu:1e-3"],
+                        help="preconditioners of the sequence part's GMRES and SKR rows (one run each): "
+                             "jacobi or ilu:DROP")
+    parser.add_argument("--recycle", type=int, default=20, help="recycled vectors of GCRO-DR")
+    parser.add_argument("--max-matvecs", type=int, default=5000,
+                        help="operator applications before a Krylov solve counts as missed")
     args = parser.parse_args()
     torch.set_num_threads(1)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -262,7 +318,12 @@ def main() -> None:
     if args.part in ("all", "navier-stokes"):
         results["navier_stokes"] = navier_stokes_part(batch=8)
     if args.part in ("all", "sequence"):
-        results["sequence"] = sequence_part(args.samples, args.sequence_size, args.k0, args.drop_tol)
+        sequences = results.get("sequence", {})
+        sequences = sequences if "problem" not in sequences else {}  # older single-entry layout
+        for spec in args.preconditioner:
+            sequences[spec] = sequence_part(args.sequence_samples, args.sequence_size, args.k0, spec,
+                                            args.recycle, args.max_matvecs)
+        results["sequence"] = sequences
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print(f"wrote {RESULTS}")

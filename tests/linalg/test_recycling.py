@@ -64,3 +64,42 @@ def test_general_solver_reaches_its_tolerance(solver):
     assert np.linalg.norm(rhs - matrix @ x) <= 1.01e-10 * np.linalg.norm(rhs)
     with pytest.raises(InvalidInputError, match="solver must be"):
         solve_general(matrix, rhs, solver="magic")
+
+
+def test_recycling_rescues_restarted_gmres_on_an_indefinite_helmholtz_sequence():
+    """The SKR setting: a weak preconditioner leaves a few eigenvalues of the indefinite operator
+    near zero; restarted GMRES(m) stalls on them, recycling their harmonic Ritz vectors does not."""
+    from oplearn.pdes import problem as problems
+    from oplearn.pdes.helmholtz import assemble
+
+    problem = problems.get("helmholtz")
+    params = problem.params(k0=10.0)
+    systems = []
+    for i in range(4):
+        k, f = problem.sample_input(np.random.default_rng([7, i]), 33, params)
+        systems.append((assemble(k), f[1:-1, 1:-1].ravel()))
+    counts = {}
+    for recycle in (0, 10):
+        solver = RecyclingGMRES(restart=20, recycle=recycle, tol=1e-8, max_matvecs=20000)
+        counts[recycle] = []
+        for matrix, rhs in systems:
+            result = solver.solve(matrix, rhs, ilu_preconditioner(matrix, drop_tol=1e-1))
+            assert np.linalg.norm(rhs - matrix @ result.x) <= 1.01e-8 * np.linalg.norm(rhs)
+            counts[recycle].append(result.matvecs)
+    assert sum(counts[10]) * 3 < sum(counts[0]), counts
+
+
+def test_a_useless_recycled_subspace_does_not_stop_the_solve():
+    """Five nearly identical random recycled vectors (dependent to 1e-13): the solve still reaches
+    its tolerance; and a cycle whose residual is non-finite or grew counts as a breakdown."""
+    matrix = convection_diffusion(20, 2.0, shift=-0.5)
+    rhs = np.ones(400)
+    solver = RecyclingGMRES(restart=20, recycle=5, tol=1e-9, max_matvecs=20000)
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((400, 1))
+    solver.u = basis + 1e-13 * rng.standard_normal((400, 5))
+    result = solver.solve(matrix, rhs)
+    assert np.linalg.norm(rhs - matrix @ result.x) <= 1.01e-9 * np.linalg.norm(rhs)
+    assert RecyclingGMRES._accept(np.array([np.nan]), 1.0, 1.0) is False
+    assert RecyclingGMRES._accept(np.array([100.0]), 1.0, 1.0) is False
+    assert RecyclingGMRES._accept(np.array([0.5]), 1.0, 1.0) is True

@@ -25,11 +25,13 @@ Preconditioner = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class KrylovResult:
-    """A solution, the operator applications it took and the relative residual it reached."""
+    """A solution, the operator applications it took, the relative residual it reached and how
+    often the recycled subspace broke down and was dropped."""
 
     x: np.ndarray
     matvecs: int
     residual: float
+    breakdowns: int = 0
 
 
 def similarity_order(features: np.ndarray) -> np.ndarray:
@@ -43,12 +45,15 @@ def similarity_order(features: np.ndarray) -> np.ndarray:
     return np.array(order)
 
 
-def _harmonic_ritz(g: np.ndarray, metric: np.ndarray, k: int) -> np.ndarray:
-    """Real basis ``(cols, <= k+1)`` of the harmonic Ritz vectors of the ``k`` smallest values of
-    ``G^T G p = theta G^T M p``."""
+def _harmonic_ritz(g: np.ndarray, metric: np.ndarray, k: int) -> np.ndarray | None:
+    """Real basis ``(cols, <= k)`` of the harmonic Ritz vectors of the ``k`` smallest values of
+    ``G^T G p = theta G^T M p``; ``None`` when the eigenproblem gives no finite vectors."""
     values, vectors = sla.eig(g.T @ g, g.T @ metric)
     values = np.where(np.isfinite(values), values, np.inf)
-    chosen = np.argsort(np.abs(values))[:k]
+    chosen = [i for i in np.argsort(np.abs(values))[:k]
+              if np.isfinite(values[i]) and np.isfinite(vectors[:, i]).all()]
+    if not chosen:
+        return None
     basis = []
     for index in chosen:
         basis.append(vectors[:, index].real)
@@ -81,6 +86,12 @@ class RecyclingGMRES:
             raise InvalidInputError(f"need 0 <= recycle < restart, got recycle={recycle}, restart={restart}")
         self.restart, self.recycle, self.tol, self.max_matvecs = restart, recycle, tol, max_matvecs
         self.u: np.ndarray | None = None
+
+    @staticmethod
+    def _accept(r: np.ndarray, norm_b: float, previous: float) -> bool:
+        """A cycle minimises the residual, so a non-finite or clearly grown one is a breakdown."""
+        norm = float(np.linalg.norm(r))
+        return bool(np.isfinite(norm) and norm <= 10.0 * max(previous, 1e-300) + 1e-12 * norm_b)
 
     def _arnoldi(self, op, r: np.ndarray, steps: int, c: np.ndarray | None, converged):
         """Up to ``steps`` Arnoldi vectors of ``(I - C C^T) op`` from ``r``; stops early once
@@ -124,6 +135,7 @@ class RecyclingGMRES:
         r = rhs.copy()
         matvecs = 0
         c = u = None
+        breakdowns = 0
         k, m = self.recycle, self.restart
         target_norm = self.tol * norm_b * 0.5  # a cycle stops when its least-squares residual is below
         for _attempt in range(4):  # restart from the true residual if the recurrence drifted
@@ -134,6 +146,7 @@ class RecyclingGMRES:
                 c, u = q, self.u[:, keep] @ r_inv
                 y += u @ (c.T @ r)
                 r -= c @ (c.T @ r)
+            y_last, r_last = y.copy(), r.copy()
             while np.linalg.norm(r) / norm_b > self.tol:
                 if matvecs >= self.max_matvecs:
                     break
@@ -152,10 +165,15 @@ class RecyclingGMRES:
                     z = np.linalg.lstsq(h, target, rcond=None)[0]
                     y += v[:, : h.shape[1]] @ z
                     r -= v @ (h @ z)
+                    if not self._accept(r, norm_b, beta):
+                        y, r, c, u = y_last, r_last, None, None
+                        continue
+                    y_last, r_last = y.copy(), r.copy()
                     if k > 0 and h.shape[1] > k:
                         p = _harmonic_ritz(h, np.eye(h.shape[0], h.shape[1]), k)
-                        q, r_inv, keep = _stable_qr(h @ p)
-                        c, u = v @ q, v[:, : h.shape[1]] @ p[:, keep] @ r_inv
+                        if p is not None:
+                            q, r_inv, keep = _stable_qr(h @ p)
+                            c, u = v @ q, v[:, : h.shape[1]] @ p[:, keep] @ r_inv
                     continue
                 steps = m - c.shape[1]
                 scale = 1.0 / np.linalg.norm(u, axis=0)
@@ -186,7 +204,17 @@ class RecyclingGMRES:
                 z = np.linalg.lstsq(g, target, rcond=None)[0]
                 y += w_hat @ z
                 r -= w @ (g @ z)
+                if not self._accept(r, norm_b, beta):
+                    # Breakdown of the recycled recurrence: forget the subspace, go on with plain
+                    # GMRES cycles from the last good iterate (a new subspace grows from them).
+                    y, r, c, u, self.u = y_last, r_last, None, None, None
+                    breakdowns += 1
+                    continue
+                y_last, r_last = y.copy(), r.copy()
                 p = _harmonic_ritz(g, w.T @ w_hat, k)
+                if p is None:
+                    c = u = None
+                    continue
                 q, r_inv, keep = _stable_qr(g @ p)
                 c, u = w @ q, w_hat @ p[:, keep] @ r_inv
             if k > 0 and c is not None:
@@ -201,4 +229,4 @@ class RecyclingGMRES:
         if not np.isfinite(residual) or residual > self.tol * 1.01:
             raise SolverError(f"GCRO-DR reached relative residual {residual:.2e} > {self.tol:.1e} "
                               f"after {matvecs} operator applications")
-        return KrylovResult(x, matvecs, residual)
+        return KrylovResult(x, matvecs, residual, breakdowns)
