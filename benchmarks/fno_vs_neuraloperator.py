@@ -15,36 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from neuralop_env import ensure_environment
+
 ROOT = Path(__file__).resolve().parent.parent
-ENV = ROOT / "benchmarks" / ".envs" / "neuraloperator"
-NEURALOPERATOR = "neuraloperator==2.0.0"
-
-
-def ensure_environment() -> None:
-    """Re-run this script inside an environment that has neuraloperator, creating it if needed."""
-    try:
-        import neuralop  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    import torch
-
-    python = ENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {ENV} (torch=={torch.__version__.split('+')[0]}, {NEURALOPERATOR})", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(ENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet"]
-        subprocess.run(pip + [f"torch=={torch.__version__.split('+')[0]}"], check=True)
-        subprocess.run(pip + [NEURALOPERATOR], check=True)
-        subprocess.run(pip + ["-e", str(ROOT)], check=True)
-    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
 
 
 def build_models(width: int, modes: int, layers: int):
@@ -117,7 +93,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes for data generation")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fno_vs_neuraloperator.json")
     args = parser.parse_args()
-    ensure_environment()
+    ensure_environment(__file__)
 
     import neuralop
     import torch

@@ -71,11 +71,23 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def info(files: tuple[Path, ...]) -> None:
-    """Print what dataset files hold (shapes, value ranges, provenance)."""
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--models", "list_models", is_flag=True, help="List the registered models instead.")
+def info(files: tuple[Path, ...], list_models: bool) -> None:
+    """Print what dataset files hold (shapes, value ranges, provenance), or the models."""
     from oplearn.data.dataset import load
 
+    if list_models:
+        from oplearn import models
+
+        for name in models.available():
+            spec = models.entry(name)
+            dims = "/".join(f"{d}D" for d in spec.ndims)
+            scope = "any resolution" if spec.resolution_invariant else "training grid"
+            click.echo(f"{name:<22} {dims:<9} {scope:<15} {spec.description}")
+        return
+    if not files:
+        raise InvalidInputError("give dataset files, or --models")
     for path in files:
         data = load(path)
         click.echo(f"{path}")
@@ -95,15 +107,19 @@ def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
     model_kwargs = {key: options[opt] for opt, key in
                     (("modes", "modes"), ("width", "width"), ("layers", "n_layers"), ("padding", "padding"))
                     if options.get(opt) is not None}
+    model_kwargs.update(_parse_params(options.get("model_option") or ()))
     if model_kwargs:
         values["model_kwargs"] = model_kwargs
     return values
 
 
 def _merge(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The preset's training options with the command line's on top. A different ``--model``
+    starts from that model's own defaults, not the preset model's options."""
     merged = {**config, **{k: v for k, v in overrides.items() if k != "model_kwargs"}}
-    if "model_kwargs" in overrides:
-        merged["model_kwargs"] = {**config.get("model_kwargs", {}), **overrides["model_kwargs"]}
+    same_model = overrides.get("model", config.get("model")) == config.get("model")
+    base = config.get("model_kwargs", {}) if same_model else {}
+    merged["model_kwargs"] = {**base, **overrides.get("model_kwargs", {})}
     return merged
 
 
@@ -120,6 +136,8 @@ def _training_options(func):
         click.option("--width", type=click.IntRange(min=1), help="Channels of the hidden layers."),
         click.option("--layers", type=click.IntRange(min=1), help="Number of operator layers."),
         click.option("--padding", type=click.FloatRange(min=0), help="Domain padding fraction."),
+        click.option("--model-option", multiple=True, metavar="KEY=VALUE",
+                     help="Any other option of the model (repeatable), e.g. factorization=cp."),
         click.option("--seed", type=int),
         click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto."),
     ]

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from oplearn.cli import main
+from oplearn.cli import _merge, main
+from oplearn.data.dataset import load
 from oplearn.data.hdf5 import write_file
+from oplearn.models import available
 from oplearn.run import load_preset
 
 SMALL_MODEL = ["--modes", "4", "--width", "8", "--layers", "2"]
@@ -146,6 +148,40 @@ def test_run_darcy_end_to_end_writes_the_report(capsys, tmp_path):
     assert report["solver_seconds_per_sample"] > 0 and report["model_seconds_per_sample"] > 0
     assert "faster" in stdout
     assert (out / "predictions_s65.png").exists() and (out / "data" / "train.h5").exists()
+
+
+@pytest.mark.parametrize("pde, channels", [("poisson", 1), ("helmholtz", 2),
+                                           ("advection-diffusion", 3), ("high-contrast", 1)])
+def test_elliptic_presets_run_end_to_end(capsys, tmp_path, pde, channels):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", pde, "--out", out, "--train-samples", "8",
+                           "--test-samples", "4", "--workers", "1", "--epochs", "1",
+                           "--quiet", *SMALL_MODEL)
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["test_rel_l2"]) == {"33", "65"}
+    assert all(np.isfinite(v) for v in report["test_rel_l2"].values())
+    assert load(out / "data" / "train.h5").inputs.shape[1:] == (channels, 65, 65)
+
+
+def test_another_model_starts_from_its_own_defaults(capsys, tmp_path):
+    """The preset's FNO options (modes, ...) are not passed to a model that lacks them."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--train-samples", "8",
+                           "--test-samples", "4", "--workers", "1", "--epochs", "1", "--quiet",
+                           "--model", "fno", "--model-option", "n_layers=1",
+                           "--model-option", "width=4")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    kwargs = report["config"]["model_kwargs"]
+    assert report["model"] == "fno" and kwargs["width"] == 4 and kwargs["n_layers"] == 1
+    assert kwargs["modes"] == 12  # same model: the preset's other options stay
+    preset = {"model": "fno", "model_kwargs": {"modes": 12}}
+    assert _merge(preset, {"model": "unet"})["model_kwargs"] == {}
+    assert _merge(preset, {"model_kwargs": {"width": 8}})["model_kwargs"] == {"modes": 12, "width": 8}
+    code, text, _ = run_cli(capsys, "info", "--models")
+    assert code == 0 and text.splitlines()[0].split()[0] in available()
+    assert len(text.splitlines()) == len(available())
 
 
 def test_paper_preset_is_the_fno_paper_setting():

@@ -15,6 +15,8 @@ from oplearn.models.layers import (
     GridEmbedding,
     SpectralConv,
 )
+from oplearn.models.layers.grid import grid_spacing
+from oplearn.models.layers.local_kernels import LocalKernels
 from oplearn.models.registry import register
 
 
@@ -35,6 +37,13 @@ class FNO(nn.Module):
         projection_channels: hidden channels of the projection.
         padding: fraction of each axis zero-padded before the Fourier layers (0 for periodic data).
         grid: ``"node"`` or ``"periodic"``, the coordinates of the positional embedding.
+        local_kernels: names among ``"differential"`` and ``"integral"``: local kernels
+            (:class:`~oplearn.models.layers.local_kernels.LocalKernels`, Liu-Schiaffini et al.
+            2024) added to every Fourier layer, ``v <- gelu(K v + W v + D v + I v)``.
+        factorization: ``None`` (dense spectral weights) or ``"tucker"``, ``"cp"``, ``"tt"``: each
+            spectral weight stored as low-rank factors, the tensorized FNO (registered as ``"tfno"``).
+        rank: rank of the factorisation, a ``float`` fraction of the dense weight's parameter count
+            or explicit ranks (:mod:`oplearn.models.layers.factorized`); unused when dense.
     """
 
     def __init__(
@@ -50,6 +59,9 @@ class FNO(nn.Module):
         padding: float = 0.0,
         grid: str = "node",
         positional_embedding: bool = True,
+        local_kernels: Sequence[str] = (),
+        factorization: str | None = None,
+        rank: float | int | Sequence[int] = 0.1,
     ):
         super().__init__()
         if ndim not in (1, 2, 3):
@@ -59,8 +71,13 @@ class FNO(nn.Module):
         lifted_in = in_channels + (ndim if positional_embedding else 0)
         self.lifting = ChannelLinear(lifted_in, width)
         self.padding = DomainPadding(padding)
-        self.spectral = nn.ModuleList(SpectralConv(width, width, modes, ndim) for _ in range(n_layers))
+        self.spectral = nn.ModuleList(
+            SpectralConv(width, width, modes, ndim, factorization=factorization, rank=rank)
+            for _ in range(n_layers))
         self.skips = nn.ModuleList(ChannelLinear(width, width) for _ in range(n_layers))
+        self.grid = grid
+        self.local = nn.ModuleList(LocalKernels(width, width, ndim, grid, local_kernels)
+                                   for _ in range(n_layers)) if local_kernels else None
         self.projection = ChannelMLP(width, projection_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,10 +91,14 @@ class FNO(nn.Module):
         v = self.padding.pad(self.lifting(x))
         last = len(self.spectral) - 1
         for i, (spectral, skip) in enumerate(zip(self.spectral, self.skips, strict=False)):
-            v = spectral(v) + skip(v)
+            out = spectral(v) + skip(v)
+            if self.local is not None:  # local kernels see the unpadded grid's spacing
+                out = out + self.local[i](v, grid_spacing(spatial, self.grid))
+            v = out
             if i < last:
                 v = F.gelu(v)
         return self.projection(self.padding.unpad(v, spatial))
 
 
-register("fno", FNO, "Fourier Neural Operator (Li et al. 2021): spectral convolutions on truncated modes")
+register("fno", FNO, "Fourier Neural Operator (Li et al. 2021): spectral convolutions on truncated modes",
+         ndims=(1, 2, 3))

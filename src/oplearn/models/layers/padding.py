@@ -37,3 +37,23 @@ class DomainPadding(nn.Module):
         if self.fraction == 0:
             return x
         return x[(Ellipsis, *(slice(0, s) for s in spatial))]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate"
+                    ) -> tuple[torch.Tensor, tuple[slice, ...]]:
+    """Pad every spatial axis of ``(B, C, *S)`` to the next multiple of ``multiple``.
+
+    The padding is split between the two ends (the extra point, if odd, at the end) and filled by
+    ``mode`` (``"replicate"``, ``"reflect"``, ``"circular"`` or ``"constant"``, as
+    :func:`torch.nn.functional.pad`). Returns the padded tensor and the index ``crop`` with
+    ``padded[crop] == x``: ``(..., slice per axis)``.
+    """
+    flat, crop = [], []
+    for s in x.shape[2:]:
+        extra = -s % multiple
+        before = extra // 2
+        crop.append(slice(before, before + s))
+        flat = [before, extra - before, *flat]  # F.pad lists the last axis first
+    if not any(flat):
+        return x, (Ellipsis, *crop)
+    return F.pad(x, flat, mode=mode), (Ellipsis, *crop)

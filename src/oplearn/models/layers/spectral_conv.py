@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from oplearn.models.layers import dft
+from oplearn.models.layers.factorized import Rank, factorized_tensor
 
 # Above this many kept modes on an axis the FFT beats the dense truncated transform.
 DFT_MAX_MODES = 32
@@ -50,10 +51,15 @@ class SpectralConv(nn.Module):
         modes: Fourier modes kept per axis (an int for all axes, or one per axis).
         ndim: spatial dimensions (1, 2 or 3).
         method: ``"auto"``, ``"dft"`` (matrix products) or ``"fft"``.
+        factorization: ``None`` for a dense weight, or ``"tucker"``, ``"cp"``, ``"tt"``: the weight
+            tensor is then stored as low-rank factors (TFNO; :mod:`oplearn.models.layers.factorized`)
+            and rebuilt at each call; ``self.weight`` is ``None`` and :meth:`dense_weight` gives it.
+        rank: rank of the factorisation: a ``float`` fraction of the dense parameter count, or
+            explicit ranks (see :mod:`oplearn.models.layers.factorized`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, modes: int | Sequence[int], ndim: int,
-                 method: str = "auto"):
+                 method: str = "auto", factorization: str | None = None, rank: Rank = 0.1):
         super().__init__()
         modes = [modes] * ndim if isinstance(modes, int) else list(modes)
         if len(modes) != ndim or min(modes) < 1 or ndim not in (1, 2, 3):
@@ -66,7 +72,13 @@ class SpectralConv(nn.Module):
         mode_shape = [2 * m for m in modes[:-1]] + [modes[-1]]
         scale = 1.0 / (in_channels * out_channels)
         # (*mode_shape, C_in, [real C_out | imaginary C_out]): modes lead as the matmul batch
-        self.weight = nn.Parameter(scale * torch.rand(*mode_shape, in_channels, 2 * out_channels))
+        shape = (*mode_shape, in_channels, 2 * out_channels)
+        if factorization is None:
+            self.weight = nn.Parameter(scale * torch.rand(*shape))
+            self.factorized = None
+        else:
+            self.register_parameter("weight", None)
+            self.factorized = factorized_tensor(shape, factorization, rank, std=scale)
         self._matrices: dict[tuple, tuple] = {}
 
     def _mix(self, x_modes: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
@@ -74,7 +86,7 @@ class SpectralConv(nn.Module):
 
         Axis 1 of the input and axis 2 of the output hold real and imaginary parts.
         """
-        w = self.weight
+        w = self.dense_weight()
         for axis, k in enumerate(kept):
             w = _take_low(w, axis, k, axis == self.ndim - 1)
         w = w.reshape(-1, self.in_channels, 2 * self.out_channels)
@@ -84,6 +96,10 @@ class SpectralConv(nn.Module):
         real = y[:, 0, :, 0] - y[:, 1, :, 1]
         imag = y[:, 0, :, 1] + y[:, 1, :, 0]
         return torch.stack([real, imag], dim=2)
+
+    def dense_weight(self) -> torch.Tensor:
+        """The weight ``(*mode_shape, C_in, 2 C_out)``, rebuilt from its factors if factorised."""
+        return self.weight if self.factorized is None else self.factorized()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = tuple(x.shape[2:])
