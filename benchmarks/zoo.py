@@ -9,7 +9,7 @@ resolution-invariant are evaluated there too, and marked).
 
     python benchmarks/zoo.py              # CPU-sized default (about half an hour on two cores)
     python benchmarks/zoo.py --full       # the FNO paper's data sizes and 500 epochs (a GPU)
-    python benchmarks/zoo.py --models fno unet --problems darcy
+    python benchmarks/zoo.py --models fno unet --problems darcy   # reruns (and replaces) those rows
 
 The first run creates `benchmarks/.envs/neuraloperator` (see neuralop_env.py); `--no-neuraloperator`
 leaves the two neuraloperator rows out. Each model trains in its own process, so its peak memory
@@ -258,10 +258,16 @@ def main() -> None:
                   flush=True)
     suffix = "_full" if args.full else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"zoo{suffix}.json"
+    if args.models or args.problems != sorted(PDE):  # a partial run updates its rows only
+        old = json.loads(path.read_text())["rows"] if path.exists() else []
+        fresh = {(r["model"], r["problem"]) for r in rows}
+        rows = [r for r in old if (r["model"], r["problem"]) not in fresh] + rows
+        rows.sort(key=lambda r: (r["problem"], r["model"].startswith("neuralop"), r["model"]))
     record = {"setting": setting, "settings": SETTINGS[setting], "device": args.device,
               "optimizer": "AdamW lr 1e-3 weight decay 1e-4, cosine, relative L2 loss",
               "rows": rows}
-    (RESULTS / f"zoo{suffix}.json").write_text(json.dumps(record, indent=2))
+    path.write_text(json.dumps(record, indent=2))
     figure(rows, RESULTS / f"zoo{suffix}.png")
     print(table(rows))
     print(f"wrote {RESULTS / f'zoo{suffix}.json'} and {RESULTS / f'zoo{suffix}.png'}")

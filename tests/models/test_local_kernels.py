@@ -256,6 +256,22 @@ def test_fno_with_zero_local_kernels_is_the_fno():
     torch.testing.assert_close(local(x), fno(x), rtol=1e-12, atol=1e-12)
 
 
+def test_local_kernels_in_a_padded_fno_see_the_grid_not_the_padding():
+    """With the spectral weights zeroed every remaining operation is pointwise or local, so the
+    domain padding of the Fourier layers must not change the output at all."""
+    torch.manual_seed(0)
+    options = dict(in_channels=1, out_channels=1, ndim=2, modes=4, width=8, n_layers=3)
+    padded = build("local-fno", padding=0.25, **options).double()
+    plain = build("local-fno", padding=0.0, **options).double()
+    plain.load_state_dict(padded.state_dict())
+    with torch.no_grad():
+        for model in (padded, plain):
+            for layer in model.spectral:
+                layer.weight.zero_()
+    x = torch.randn(2, 1, 17, 17, dtype=torch.float64)
+    torch.testing.assert_close(padded(x), plain(x), rtol=1e-12, atol=1e-12)
+
+
 def test_positional_embedding_defaults_to_node_grids_only():
     for name in ("local-fno", "local-no"):
         assert build(name, ndim=1, grid="node").embedding is not None

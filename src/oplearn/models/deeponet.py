@@ -10,17 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oplearn.models.layers.grid import check_grid
+from oplearn.models.layers.grid import check_field, check_grid
 from oplearn.models.layers.mlp import MLP
 from oplearn.models.layers.sensors import SensorSampler, grid_points
 from oplearn.models.registry import register
-
-
-def _check_input(x: torch.Tensor, in_channels: int, ndim: int) -> None:
-    if x.ndim != ndim + 2 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"expected input (B, {in_channels}, {', '.join('S' * ndim)}), got {tuple(x.shape)}"
-        )
 
 
 class DeepONet(nn.Module):
@@ -73,7 +66,7 @@ class DeepONet(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, self.ndim)
+        check_field(x, self.in_channels, self.ndim)
         batch, spatial = x.shape[0], tuple(x.shape[2:])
         b = self.branch(self.sampler(x).flatten(1)).view(batch, self.out_channels, self.n_basis)
         t = self.trunk(grid_points(spatial, self.grid, x)).view(-1, self.out_channels, self.n_basis)
@@ -134,7 +127,7 @@ class MultiONet(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_layers, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, self.ndim)
+        check_field(x, self.in_channels, self.ndim)
         batch, spatial = x.shape[0], tuple(x.shape[2:])
         branch = self.branch.hidden_states(self.sampler(x).flatten(1))[1:]  # L x (B, width)
         trunk = self.trunk.hidden_states(grid_points(spatial, self.grid, x))[1:]  # L x (N, width)

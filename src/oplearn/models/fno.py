@@ -15,7 +15,7 @@ from oplearn.models.layers import (
     GridEmbedding,
     SpectralConv,
 )
-from oplearn.models.layers.grid import grid_spacing
+from oplearn.models.layers.grid import check_field, check_ndim, grid_spacing
 from oplearn.models.layers.local_kernels import LocalKernels
 from oplearn.models.registry import register
 
@@ -64,8 +64,7 @@ class FNO(nn.Module):
         rank: float | int | Sequence[int] = 0.1,
     ):
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
+        check_ndim(ndim)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         lifted_in = in_channels + (ndim if positional_embedding else 0)
@@ -81,10 +80,7 @@ class FNO(nn.Module):
         self.projection = ChannelMLP(width, projection_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, {', '.join('S' * self.ndim)}), got {tuple(x.shape)}"
-            )
+        check_field(x, self.in_channels, self.ndim)
         spatial = tuple(x.shape[2:])
         if self.embedding is not None:
             x = self.embedding(x)
@@ -92,8 +88,9 @@ class FNO(nn.Module):
         last = len(self.spectral) - 1
         for i, (spectral, skip) in enumerate(zip(self.spectral, self.skips, strict=False)):
             out = spectral(v) + skip(v)
-            if self.local is not None:  # local kernels see the unpadded grid's spacing
-                out = out + self.local[i](v, grid_spacing(spatial, self.grid))
+            if self.local is not None:  # local kernels act on the grid itself, not the padding
+                local = self.local[i](self.padding.unpad(v, spatial), grid_spacing(spatial, self.grid))
+                out = out + self.padding.pad(local)
             v = out
             if i < last:
                 v = F.gelu(v)

@@ -15,7 +15,7 @@ from torch import nn
 
 from oplearn.models.fno import FNO
 from oplearn.models.layers.embedding import GridEmbedding
-from oplearn.models.layers.grid import check_grid
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim
 from oplearn.models.layers.local_kernels import LocalKernels
 from oplearn.models.layers.pointwise import ChannelLinear, ChannelMLP
 from oplearn.models.registry import register
@@ -75,8 +75,7 @@ class LocalNO(nn.Module):
         positional_embedding: bool | None = None,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+        check_ndim(ndim, (1, 2))
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.grid = check_grid(grid)
         positional_embedding = _embed_coordinates(grid, positional_embedding)
@@ -90,9 +89,7 @@ class LocalNO(nn.Module):
         self.projection = ChannelMLP(width, projection_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, *S) with {self.ndim} "
-                             f"spatial dims, got {tuple(x.shape)}")
+        check_field(x, self.in_channels, self.ndim)
         if self.embedding is not None:
             x = self.embedding(x)
         v = self.lifting(x)

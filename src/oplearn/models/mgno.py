@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oplearn.models.layers.embedding import GridEmbedding
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim
 from oplearn.models.layers.pointwise import ChannelLinear
 from oplearn.models.layers.vcycle import VCycle
 from oplearn.models.registry import register
@@ -60,10 +61,8 @@ class MgNO(nn.Module):
         positional_embedding: bool = False,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
-        if grid not in ("node", "periodic"):
-            raise ValueError(f"grid must be 'node' or 'periodic', got {grid!r}")
+        check_ndim(ndim, (1, 2))
+        check_grid(grid)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         boundary = "circular" if grid == "periodic" else "zeros"
@@ -77,11 +76,7 @@ class MgNO(nn.Module):
         self.projection = ChannelLinear(width, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, {', '.join('S' * self.ndim)}), "
-                f"got {tuple(x.shape)}"
-            )
+        check_field(x, self.in_channels, self.ndim)
         v = self.embedding(x) if self.embedding is not None else x
         for cycle, skip in zip(self.cycles, self.skips, strict=True):
             v = F.gelu(cycle(v) + skip(v))

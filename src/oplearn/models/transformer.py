@@ -11,6 +11,7 @@ from torch import nn
 
 from oplearn.models.layers.attention import ATTENTION_TYPES, AttentionBlock, tokens, untokens
 from oplearn.models.layers.embedding import GridEmbedding
+from oplearn.models.layers.grid import check_field, check_ndim
 from oplearn.models.layers.pointwise import ChannelLinear, ChannelMLP
 from oplearn.models.layers.spectral_conv import SpectralConv
 from oplearn.models.registry import register
@@ -78,8 +79,7 @@ class GalerkinTransformer(nn.Module):
         diagonal_weight: float = 1e-2,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+        check_ndim(ndim, (1, 2))
         if attention not in ATTENTION_TYPES:
             raise ValueError(f"attention must be one of {ATTENTION_TYPES}, got {attention!r}")
         if decoder not in DECODERS:
@@ -105,11 +105,7 @@ class GalerkinTransformer(nn.Module):
             self.projection = ChannelMLP(hidden, projection_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, {', '.join('S' * self.ndim)}), "
-                f"got {tuple(x.shape)}"
-            )
+        check_field(x, self.in_channels, self.ndim)
         spatial = tuple(x.shape[2:])
         coords = None
         if self.embedding is not None:

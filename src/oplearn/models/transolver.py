@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from oplearn.models.layers.attention import tokens, untokens
 from oplearn.models.layers.embedding import GridEmbedding
+from oplearn.models.layers.grid import check_field, check_ndim
 from oplearn.models.layers.mlp import MLP
 from oplearn.models.layers.physics_attention import PhysicsAttention
 from oplearn.models.registry import register
@@ -71,8 +73,7 @@ class Transolver(nn.Module):
         mlp_ratio: int = 1,
     ):
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
+        check_ndim(ndim)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.embedding = GridEmbedding(ndim, grid)
         self.lifting = MLP([in_channels + ndim, 2 * width, width])
@@ -83,18 +84,14 @@ class Transolver(nn.Module):
         self.projection = nn.Linear(width, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, {', '.join('S' * self.ndim)}), "
-                f"got {tuple(x.shape)}"
-            )
-        batch, spatial = x.shape[0], tuple(x.shape[2:])
-        points = self.embedding(x).flatten(2).transpose(1, 2)  # (B, N, C_in + d)
+        check_field(x, self.in_channels, self.ndim)
+        spatial = tuple(x.shape[2:])
+        points = tokens(self.embedding(x))  # (B, N, C_in + d)
         v = self.lifting(points) + self.placeholder
         for block in self.blocks:
             v = block(v)
         y = self.projection(self.norm(v))  # (B, N, C_out)
-        return y.transpose(1, 2).reshape(batch, self.out_channels, *spatial)
+        return untokens(y, spatial)
 
 
 register("transolver", Transolver,

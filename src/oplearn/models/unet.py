@@ -8,6 +8,7 @@ from torch import nn
 
 from oplearn.models.layers.conv_block import ConvBlock, downsample, upsample
 from oplearn.models.layers.embedding import GridEmbedding
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim
 from oplearn.models.layers.padding import pad_to_multiple
 from oplearn.models.layers.pointwise import ChannelLinear
 from oplearn.models.registry import register
@@ -57,10 +58,8 @@ class UNet(nn.Module):
         positional_embedding: bool | None = None,
     ):
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
-        if grid not in ("node", "periodic"):
-            raise ValueError(f"grid must be 'node' or 'periodic', got {grid!r}")
+        check_ndim(ndim)
+        check_grid(grid)
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
         self.in_channels, self.out_channels, self.ndim, self.levels = (
@@ -84,9 +83,7 @@ class UNet(nn.Module):
         self.output = ChannelLinear(width, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, "
-                             f"{', '.join('S' * self.ndim)}), got {tuple(x.shape)}")
+        check_field(x, self.in_channels, self.ndim)
         if self.embedding is not None:
             x = self.embedding(x)
         v, crop = pad_to_multiple(x, 2**self.levels, self.pad_mode)
@@ -102,5 +99,5 @@ class UNet(nn.Module):
 
 
 register("unet", UNet, "U-Net (Ronneberger et al. 2015; PDEArena variant with GroupNorm and GELU): "
-         "convolutional baseline, tied to the training grid", ndims=(1, 2),
+         "convolutional baseline, tied to the training grid", ndims=(1, 2, 3),
          resolution_invariant=False)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from oplearn.models.layers.mlp import MLP
+
 ATTENTION_TYPES = ("galerkin", "fourier")
 # up to this many heads their moment matrices are computed as one product (see forward)
 FUSED_HEADS = 8
@@ -139,7 +141,7 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.attention = SoftmaxFreeAttention(dim, heads, kind, **attention_kwargs)
         hidden = ffn_channels or 2 * dim
-        self.ffn = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.ffn = MLP([dim, hidden, dim])
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attention(x, pos)

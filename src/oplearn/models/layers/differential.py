@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oplearn.models.layers.grid import check_grid, grid_spacing
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim, grid_spacing
 
 PADDINGS = ("circular", "linear", "replicate")
 
@@ -80,8 +80,7 @@ class DifferentialConv(nn.Module):
                  kernel_size: int = 3, padding: str | None = None, init_scale: float = 0.1,
                  centred: bool = False):
         super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim}")
+        check_ndim(ndim)
         if kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 3, got {kernel_size}")
         self.grid = check_grid(grid)
@@ -112,9 +111,7 @@ class DifferentialConv(nn.Module):
     def forward(self, x: torch.Tensor, spacing: Sequence[float] | None = None) -> torch.Tensor:
         """``x``: ``(B, C_in, *S)``; ``spacing``: ``h`` per axis, by default from ``S`` and ``grid``
         (pass it when ``x`` is a padded extension of the grid). Returns ``(B, C_out, *S)``."""
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, *S) with {self.ndim} spatial "
-                             f"dims, got {tuple(x.shape)}")
+        check_field(x, self.in_channels, self.ndim)
         spacing = grid_spacing(x.shape[2:], self.grid) if spacing is None else spacing
         h = math.prod(spacing) ** (1.0 / len(spacing))
         conv = (F.conv1d, F.conv2d, F.conv3d)[self.ndim - 1]

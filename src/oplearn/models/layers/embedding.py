@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from oplearn.models.layers.grid import check_grid, grid_coordinates
+
 
 class GridEmbedding(nn.Module):
     """Concatenate coordinates in ``[0, 1]`` to the channels.
@@ -15,16 +17,10 @@ class GridEmbedding(nn.Module):
 
     def __init__(self, ndim: int, grid: str = "node"):
         super().__init__()
-        if grid not in ("node", "periodic"):
-            raise ValueError(f"grid must be 'node' or 'periodic', got {grid!r}")
         self.ndim = ndim
-        self.grid = grid
+        self.grid = check_grid(grid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, spatial = x.shape[0], x.shape[2:]
-        axes = []
-        for s in spatial:
-            step = 1.0 / (s - 1) if self.grid == "node" else 1.0 / s
-            axes.append(torch.arange(s, device=x.device, dtype=x.dtype) * step)
-        coords = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+        batch = x.shape[0]
+        coords = grid_coordinates(x.shape[2:], self.grid, dtype=x.dtype, device=x.device)
         return torch.cat([x, coords.expand(batch, *coords.shape)], dim=1)

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 from torch import nn
 
-from oplearn.models.layers.grid import check_grid, grid_spacing
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim, grid_spacing
 
 # Above this many stencil points the FFT evaluation beats the direct convolution on one CPU
 # core (32 -> 32 channels, batch 20, forward + backward, node grids: 3 x 3 points at 17^2, direct
@@ -104,8 +105,7 @@ class LocalIntegralConv(nn.Module):
                  radius: float = 0.125, n_radial: int = 2, n_angular: int = 4,
                  method: str = "auto"):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+        check_ndim(ndim, (1, 2))
         self.grid = check_grid(grid)
         if not 0 < radius < (0.5 if grid == "periodic" else math.inf):
             raise ValueError(f"radius must be positive (and < 0.5 on periodic grids), got {radius}")
@@ -145,7 +145,7 @@ class LocalIntegralConv(nn.Module):
 
     def kernel(self, spacing: Sequence[float], like: torch.Tensor) -> torch.Tensor:
         """``(C_out, C_in, *stencil)``: ``kappa`` at the stencil offsets (no quadrature weight)."""
-        weight = self.weight.to(like.dtype)
+        weight = self.weight
         return torch.einsum("oik,k...->oi...", weight, self.basis(spacing, like))
 
     def quadrature(self, spatial: Sequence[int], spacing: Sequence[float],
@@ -163,9 +163,7 @@ class LocalIntegralConv(nn.Module):
     def forward(self, x: torch.Tensor, spacing: Sequence[float] | None = None) -> torch.Tensor:
         """``x``: ``(B, C_in, *S)``; ``spacing``: ``h`` per axis, by default from ``S`` and ``grid``
         (pass it when ``x`` is a padded extension of the grid). Returns ``(B, C_out, *S)``."""
-        if x.ndim != self.ndim + 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, *S) with {self.ndim} spatial "
-                             f"dims, got {tuple(x.shape)}")
+        check_field(x, self.in_channels, self.ndim)
         spatial = tuple(x.shape[2:])
         spacing = tuple(grid_spacing(spatial, self.grid) if spacing is None else spacing)
         x = x * self.quadrature(spatial, spacing, x)
@@ -201,7 +199,7 @@ class LocalIntegralConv(nn.Module):
         if self.grid == "periodic":
             n = tuple(spatial)
         else:  # zero padding of at least p_a points turns the circular sum into the open one
-            n = tuple(_fft_size(max(s + w, 2 * w + 1))
+            n = tuple(next_fast_len(max(s + w, 2 * w + 1), real=True)
                       for s, w in zip(spatial, widths, strict=True))
         dims = tuple(range(2, 2 + self.ndim))
         x_hat = torch.fft.rfftn(x, s=n, dim=dims)
@@ -210,7 +208,7 @@ class LocalIntegralConv(nn.Module):
         # per mode, [Re x | Im x] (B, 2 C_in) @ [[Re k, Im k], [-Im k, Re k]] (2 C_in, 2 C_out)
         xr = torch.view_as_real(x_hat).reshape(batch, self.in_channels, m, 2)
         xr = xr.permute(2, 0, 3, 1).reshape(m, batch, 2 * self.in_channels)
-        k = torch.einsum("oib,bmt->mtio", self.weight.to(x.dtype), self._basis_hat(spacing, n, x))
+        k = torch.einsum("oib,bmt->mtio", self.weight, self._basis_hat(spacing, n, x))
         real, imag = k[:, 0], k[:, 1]  # (M, C_in, C_out)
         w = torch.cat([torch.cat([real, imag], 2), torch.cat([-imag, real], 2)], 1)
         y = torch.bmm(xr, w).view(m, batch, 2, self.out_channels).permute(1, 3, 0, 2)
@@ -234,14 +232,3 @@ def _periodise(kernel: torch.Tensor, n: Sequence[int]) -> torch.Tensor:
         kernel = kernel.new_zeros(shape).index_add(dim, index, kernel)
     return kernel
 
-
-def _fft_size(n: int) -> int:
-    """The smallest ``2^a 3^b 5^c >= n`` (a fast FFT length)."""
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oplearn.models.layers.embedding import GridEmbedding
-from oplearn.models.layers.grid import check_grid
+from oplearn.models.layers.grid import check_field, check_grid, grid_coordinates
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -58,8 +57,7 @@ class SensorSampler(nn.Module):
         return self.per_axis**self.ndim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self.ndim + 2:
-            raise ValueError(f"expected input (B, C, {', '.join('S' * self.ndim)}), got {tuple(x.shape)}")
+        check_field(x, None, self.ndim)
         if self.grid == "periodic":
             # close the periodic grid into a node grid of s + 1 points on [0, 1]: append x = 1 (= x = 0)
             for dim in range(2, x.ndim):
@@ -82,6 +80,5 @@ def grid_points(spatial: tuple[int, ...], grid: str, like: torch.Tensor) -> torc
 
     The coordinates are those of :class:`GridEmbedding`, on ``like``'s device and dtype.
     """
-    empty = like.new_empty((1, 0, *spatial))
-    coords = GridEmbedding(len(spatial), grid)(empty)  # (1, d, *spatial)
+    coords = grid_coordinates(spatial, grid, dtype=like.dtype, device=like.device)
     return coords.reshape(len(spatial), math.prod(spatial)).T

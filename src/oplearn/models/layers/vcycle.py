@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from oplearn.models.layers.grid import check_field, check_ndim
+
 BOUNDARIES = ("zeros", "circular")
 _CONV = {1: F.conv1d, 2: F.conv2d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
@@ -79,8 +81,7 @@ class VCycle(nn.Module):
                  pre_smooth: int | Sequence[int] = 1, post_smooth: int | Sequence[int] = 0,
                  boundary: str = "zeros"):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"ndim must be 1 or 2, got {ndim}")
+        check_ndim(ndim, (1, 2))
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
         pre = _per_level(pre_smooth, levels, "pre_smooth")
@@ -140,9 +141,7 @@ class VCycle(nn.Module):
     # -- the cycle ------------------------------------------------------------------------------
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        if f.ndim != self.ndim + 2 or f.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, {', '.join('S' * self.ndim)}), "
-                             f"got {tuple(f.shape)}")
+        check_field(f, self.in_channels, self.ndim)
         return self._cycle(f, 0)
 
     def _smooth(self, u: torch.Tensor | None, f: torch.Tensor, level: int,
