@@ -27,6 +27,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fno_vs_neuraloperator.py
+	$(BIN)/python benchmarks/zoo.py
 	$(BIN)/python benchmarks/main_job.py
 	$(BIN)/python benchmarks/main_job.py --pde burgers
 	$(BIN)/python benchmarks/main_job.py --pde navier-stokes

@@ -57,6 +57,21 @@ SETTINGS = {
 }
 PDE = {"darcy": "darcy", "burgers": "burgers"}
 NEURALOPERATOR_MODELS = ("neuralop-fno", "neuralop-tfno")
+# Rows beyond the registry defaults, as "NAME:KEY=VALUE;KEY=VALUE" (values read as YAML): the local
+# models with integral kernels only, since their differential kernels fail on rough inputs (README).
+VARIANTS = ("local-no:kernels=[integral]", "local-fno:local_kernels=[integral]")
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``"NAME"`` or ``"NAME:KEY=VALUE;..."`` -> (registry name, model options)."""
+    import yaml
+
+    name, _, options = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, options.split(";")):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = yaml.safe_load(value)
+    return name, kwargs
 
 
 def register_neuraloperator_models() -> None:
@@ -128,14 +143,15 @@ def train_one(model: str, problem: str, setting: str, files, device: str, seed: 
     if with_neuraloperator:
         register_neuraloperator_models()
     cfg = SETTINGS[setting][problem]
+    name, model_kwargs = parse_spec(model)
     train_data = load(files[0], cfg["train_subsample"])
     tests = {str(d.resolution): d for d in (load(files[1], r) for r in cfg["test_subsamples"])}
-    config = TrainConfig.from_dict({"model": model, "model_kwargs": {}, "epochs": cfg["epochs"],
+    config = TrainConfig.from_dict({"model": name, "model_kwargs": model_kwargs, "epochs": cfg["epochs"],
                                     "batch_size": cfg["batch_size"], "lr": 1e-3,
                                     "weight_decay": 1e-4, "scheduler": "cosine", "loss": "l2",
                                     "seed": seed})
     base_mb = _rss_mb()
-    out = DATA / "runs" / f"{problem}_{setting}_{model}"
+    out = DATA / "runs" / f"{problem}_{setting}_{model.replace(':', '_').replace(';', '_')}"
     if out.exists():
         import shutil
 
@@ -152,7 +168,7 @@ def train_one(model: str, problem: str, setting: str, files, device: str, seed: 
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_mb
     labels = [str(d.resolution) for d in tests.values()]
-    spec = entry(model)
+    spec = entry(name)
     queue.put({
         "model": model, "problem": problem, "parameters": report["parameters"],
         "epochs": cfg["epochs"], "train_seconds": report["train_seconds"],
@@ -194,6 +210,7 @@ def table(rows: list[dict]) -> str:
 
 def figure(rows: list[dict], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -212,6 +229,7 @@ def figure(rows: list[dict], path: Path) -> None:
                             xytext=(3, 3), textcoords="offset points")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(label)
             ax.set_ylabel(f"relative L2 at {good[0]['train_resolution']}" if good else "")
             ax.set_title(f"{problem}: error vs {label.split(' [')[0]}")
@@ -224,23 +242,33 @@ def figure(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the FNO paper's data sizes and epochs")
-    parser.add_argument("--models", nargs="+", help="registry names (default: all)")
+    parser.add_argument("--models", nargs="+",
+                        help="registry names, or NAME:KEY=VALUE;... for other options "
+                             "(default: all, plus the variants in VARIANTS)")
     parser.add_argument("--problems", nargs="+", choices=sorted(PDE), default=sorted(PDE))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2, help="processes for data generation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-neuraloperator", action="store_true")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the figure and table from the JSON of an earlier run")
     args = parser.parse_args()
+    if args.plot_only:
+        suffix = "_full" if args.full else ""
+        rows = json.loads((RESULTS / f"zoo{suffix}.json").read_text())["rows"]
+        figure(rows, RESULTS / f"zoo{suffix}.png")
+        print(table(rows))
+        return
     if not args.no_neuraloperator:
         ensure_environment(__file__)
         register_neuraloperator_models()
     from oplearn.models import available
 
     setting = "full" if args.full else "default"
-    models = args.models or [m for m in available() if m not in NEURALOPERATOR_MODELS]
+    models = args.models or [m for m in available() if m not in NEURALOPERATOR_MODELS] + list(VARIANTS)
     if not args.no_neuraloperator and not args.models:
         models += list(NEURALOPERATOR_MODELS)
-    unknown = set(models) - set(available())
+    unknown = {parse_spec(m)[0] for m in models} - set(available())
     if unknown:
         sys.exit(f"unknown model(s): {', '.join(sorted(unknown))}")
     rows = []
