@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/main_job.py
 	$(BIN)/python benchmarks/main_job.py --pde burgers
 	$(BIN)/python benchmarks/main_job.py --pde navier-stokes
+	for pde in poisson helmholtz advection-diffusion high-contrast; do $(BIN)/python benchmarks/main_job.py --pde $$pde || exit 1; done
+	$(BIN)/python benchmarks/main_job.py --pde helmholtz --param k0=10
 	$(BIN)/python benchmarks/burgers_solver.py
 	$(BIN)/python benchmarks/datagen.py
 	$(BIN)/python benchmarks/spectral_conv.py

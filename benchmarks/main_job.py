@@ -19,8 +19,9 @@ import shutil
 from pathlib import Path
 
 import torch
+import yaml
 
-from oplearn.run import run
+from oplearn.run import load_preset, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,9 +34,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="data generation processes")
     parser.add_argument("--out", type=Path, default=None, help="default runs/bench-PDE")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a problem parameter of the preset (repeatable); the result "
+                             "file's name then ends in _KEY-VALUE")
     args = parser.parse_args()
     overrides = {"workers": args.workers} if args.workers else {}
-    args.out = args.out or ROOT / "runs" / f"bench-{args.pde}"
+    params = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key] = yaml.safe_load(value)
+    if params:
+        overrides["params"] = {**load_preset(args.pde, args.preset).get("params", {}), **params}
+    tag = "".join(f"_{k}-{v}" for k, v in params.items())
+    args.out = args.out or ROOT / "runs" / f"bench-{args.pde}{tag}"
     if not args.resume:  # a measurement starts from nothing
         shutil.rmtree(args.out / args.preset, ignore_errors=True)
     report = run(args.pde, args.out / args.preset, preset=args.preset, overrides=overrides,
@@ -45,7 +56,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name() if report["device"].startswith("cuda") else None,
     }
     report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
-    result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}.json"
+    result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}{tag}.json"
     result.write_text(json.dumps({"report": report, "hardware": hardware}, indent=2) + "\n")
     errors = ", ".join(f"s={k}: {v:.4f}" for k, v in report["test_rel_l2"].items())
     print(f"{args.pde} {args.preset} on {report['device']}: test rel. L2 {errors}; train "

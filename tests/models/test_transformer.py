@@ -131,7 +131,10 @@ def test_periodic_output_is_a_spectrally_accurate_quadrature(name):
     assert errors[2] < 1e-10, errors
 
 
-def test_registry_names_choose_the_attention():
+def test_each_registry_name_fixes_its_attention():
+    from oplearn.errors import InvalidInputError
+
     assert build("galerkin-transformer", ndim=1).attention == "galerkin"
     assert build("fourier-transformer", ndim=1).attention == "fourier"
-    assert build("fourier-transformer", ndim=1, attention="galerkin").attention == "galerkin"
+    with pytest.raises(InvalidInputError, match="choose the other name"):
+        build("galerkin-transformer", attention="fourier")

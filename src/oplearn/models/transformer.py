@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -132,9 +131,21 @@ class GalerkinTransformer(nn.Module):
         return f"attention={self.attention!r}, decoder={self.decoder!r}, ndim={self.ndim}"
 
 
-register("galerkin-transformer", partial(GalerkinTransformer, attention="galerkin"),
+def _with_attention(kind: str):
+    """A factory of :class:`GalerkinTransformer` with ``attention=kind`` fixed (not overridable,
+    so a registry name always means the attention it says)."""
+
+    def make(*args, **kwargs) -> GalerkinTransformer:
+        if "attention" in kwargs:
+            raise TypeError(f"the attention of this model is {kind!r}; choose the other name")
+        return GalerkinTransformer(*args, attention=kind, **kwargs)
+
+    return make
+
+
+register("galerkin-transformer", _with_attention("galerkin"),
          "Galerkin Transformer (Cao 2021): softmax-free attention Q (LN(K)^T LN(V)) / n, "
          "spectral decoder", ndims=(1, 2), resolution_invariant=True)
-register("fourier-transformer", partial(GalerkinTransformer, attention="fourier"),
+register("fourier-transformer", _with_attention("fourier"),
          "Fourier Transformer (Cao 2021): softmax-free attention (LN(Q) LN(K)^T) V / n, "
          "spectral decoder", ndims=(1, 2), resolution_invariant=True)
