@@ -139,12 +139,8 @@ class TuckerTensor(nn.Module):
             u = _columns(torch.linalg.svd(unfolded, full_matrices=False)[0], r)
             factors.append(u)
             core = torch.tensordot(u.T, core.movedim(axis, 0), dims=([1], [0])).movedim(0, axis)
-        out._assign([core, *factors])
+        _assign(out, [core, *factors])
         return out
-
-    def _assign(self, tensors: list[torch.Tensor]) -> None:
-        for param, value in zip(self.parameters(), tensors, strict=True):
-            param.data = value.detach().clone()
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, ranks={self.ranks}"
@@ -206,8 +202,7 @@ class CPTensor(nn.Module):
             else:
                 column = index[:, others.index(k)]
                 factors.append(torch.nn.functional.one_hot(column, shape[k]).T.to(dense))
-        for param, value in zip(out.factors, factors, strict=True):
-            param.data = value.detach().clone()
+        _assign(out, factors)
         return out
 
     def extra_repr(self) -> str:
@@ -252,12 +247,17 @@ class TTTensor(nn.Module):
             cores.append(_columns(u, r).reshape(full[k], n, r))
             rest = _columns((s[:, None] * vh).T, r).T
         cores.append(rest.reshape(full[-2], out.shape[-1], 1))
-        for param, value in zip(out.cores, cores, strict=True):
-            param.data = value.detach().clone()
+        _assign(out, cores)
         return out
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, ranks={self.ranks}"
+
+
+def _assign(module: nn.Module, tensors: list[torch.Tensor]) -> None:
+    """Set ``module``'s parameters, in registration order, to copies of ``tensors``."""
+    for param, value in zip(module.parameters(), tensors, strict=True):
+        param.data = value.detach().clone()
 
 
 def factorized_tensor(shape: Sequence[int], factorization: str, rank: Rank = 0.1, *,
