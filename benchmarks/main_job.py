@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 
 import torch
-import yaml
 
+from oplearn.cli import parse_params
 from oplearn.run import load_preset, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +39,7 @@ def main() -> None:
                              "file's name then ends in _KEY-VALUE")
     args = parser.parse_args()
     overrides = {"workers": args.workers} if args.workers else {}
-    params = {}
-    for item in args.param:
-        key, _, value = item.partition("=")
-        params[key] = yaml.safe_load(value)
+    params = parse_params(tuple(args.param))
     if params:
         overrides["params"] = {**load_preset(args.pde, args.preset).get("params", {}), **params}
     tag = "".join(f"_{k}-{v}" for k, v in params.items())

@@ -64,14 +64,10 @@ VARIANTS = ("local-no:kernels=[integral]", "local-fno:local_kernels=[integral]")
 
 def parse_spec(spec: str) -> tuple[str, dict]:
     """``"NAME"`` or ``"NAME:KEY=VALUE;..."`` -> (registry name, model options)."""
-    import yaml
+    from oplearn.cli import parse_params
 
     name, _, options = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, options.split(";")):
-        key, _, value = item.partition("=")
-        kwargs[key.strip()] = yaml.safe_load(value)
-    return name, kwargs
+    return name, parse_params(tuple(filter(None, options.split(";"))))
 
 
 def register_neuraloperator_models() -> None:

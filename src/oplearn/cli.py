@@ -50,7 +50,7 @@ def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, work
     from oplearn.data.generation import generate as run_generation
     from oplearn.data.generation import parse_shard
 
-    params = _parse_params(param_items)
+    params = parse_params(param_items)
     params.update({k: v for k, v in (("solver", solver), ("tol", tol)) if v is not None})
     result = run_generation(pde, samples=samples, resolution=resolution, seed=seed, out=out,
                             workers=workers, shard=parse_shard(shard), params=params,
@@ -59,7 +59,7 @@ def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, work
     click.echo(f"{result.path}: {result.samples} samples ({note})")
 
 
-def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings to a dict; values are read as YAML scalars (numbers, booleans)."""
     params: dict[str, Any] = {}
     for item in items:
@@ -107,7 +107,7 @@ def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
     model_kwargs = {key: options[opt] for opt, key in
                     (("modes", "modes"), ("width", "width"), ("layers", "n_layers"), ("padding", "padding"))
                     if options.get(opt) is not None}
-    model_kwargs.update(_parse_params(options.get("model_option") or ()))
+    model_kwargs.update(parse_params(options.get("model_option") or ()))
     if model_kwargs:
         values["model_kwargs"] = model_kwargs
     return values

@@ -8,6 +8,7 @@ import torch
 from oplearn.errors import InvalidInputError
 from oplearn.models import FNO, available, build
 from oplearn.models.layers import SpectralConv
+from tests.models.poisson import poisson_1d
 
 
 @pytest.mark.parametrize("ndim, sizes", [(1, [16, 33, 64]), (2, [9, 16, 33]), (3, [8, 13])])
@@ -76,23 +77,10 @@ def test_spectral_conv_is_exactly_resolution_invariant_on_band_limited_fields(me
     torch.testing.assert_close(fine[..., ::3, ::3], coarse, rtol=0, atol=1e-12)
 
 
-def _poisson_1d(n_samples: int, s: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Periodic -u'' = f with zero mean, f a random band-limited field; exact solution by FFT."""
-    gen = torch.Generator().manual_seed(seed)
-    k = torch.arange(1, 9, dtype=torch.float64)
-    coeff = torch.randn(n_samples, 8, 2, generator=gen, dtype=torch.float64) / k[:, None] ** 1.5
-    t = torch.arange(s, dtype=torch.float64) / s
-    phase = 2 * math.pi * k[:, None] * t[None]
-    f = (coeff[..., 0:1] * torch.cos(phase) + coeff[..., 1:2] * torch.sin(phase)).sum(1)
-    u = ((coeff[..., 0:1] * torch.cos(phase) + coeff[..., 1:2] * torch.sin(phase))
-         / (2 * math.pi * k[:, None]) ** 2).sum(1)
-    return f[:, None].float(), u[:, None].float()
-
-
 def test_fno_learns_the_1d_poisson_solution_operator_and_generalises_to_finer_grids():
     torch.manual_seed(0)
     model = FNO(1, 1, ndim=1, modes=10, width=16, n_layers=2, grid="periodic")
-    f, u = _poisson_1d(200, 64, seed=1)
+    f, u = poisson_1d(200, 64, seed=1)
     scale = u.std()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _step in range(300):
@@ -103,7 +91,7 @@ def test_fno_learns_the_1d_poisson_solution_operator_and_generalises_to_finer_gr
         opt.step()
 
     def rel_error(s):
-        f_t, u_t = _poisson_1d(50, s, seed=2)
+        f_t, u_t = poisson_1d(50, s, seed=2)
         with torch.no_grad():
             pred = model(f_t) * scale
         return ((pred - u_t).norm(dim=-1) / u_t.norm(dim=-1)).mean().item()

@@ -165,9 +165,9 @@ class RecyclingGMRES:
                     z = np.linalg.lstsq(h, target, rcond=None)[0]
                     y += v[:, : h.shape[1]] @ z
                     r -= v @ (h @ z)
-                    if not self._accept(r, norm_b, beta):
-                        y, r, c, u = y_last, r_last, None, None
-                        continue
+                    if not self._accept(r, norm_b, beta):  # plain GMRES cannot recover:
+                        y, r = y_last, r_last              # fail below with SolverError
+                        break
                     y_last, r_last = y.copy(), r.copy()
                     if k > 0 and h.shape[1] > k:
                         p = _harmonic_ritz(h, np.eye(h.shape[0], h.shape[1]), k)
