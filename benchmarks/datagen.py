@@ -5,10 +5,14 @@
 
 Parts (each writes its section of benchmarks/results/datagen.json and prints a table):
 
-- ``darcy``: seconds per sample at 65, 129, 257 and 513 points per side (64 ... 512 intervals) for
+- ``darcy``: seconds per sample at 65, 129, 257, 421 (the FNO paper's grid, not a power of two) and
+  513 points per side for
   SciPy's ``spsolve`` (the baseline), pyamg AMG-CG, our batched geometric multigrid (chunks of 8
   samples, as generation uses) and ``solver="auto"``; CG iterations; the largest relative max-norm
   error against the direct solution. All iterative solves to relative residual ``--tol``.
+- ``high-contrast``: seconds per sample at 129, 257 and 513 points per side for the direct solver,
+  AMG-CG and batched multigrid-CG on high-contrast diffusion (gaussian and binary coefficients,
+  contrast 1e4 and 1e6), with the error against the direct solution.
 - ``sequence``: a sequence of Helmholtz systems with random wave numbers (``--k0``, default 30):
   GMRES(m) with an ILU preconditioner (SciPy), the same preconditioner with GCRO-DR recycling in
   input order and in similarity order (SKR), and the direct solver.
@@ -38,6 +42,7 @@ from oplearn.errors import SolverError  # noqa: E402
 from oplearn.linalg.solve import choose_spd_solver  # noqa: E402
 from oplearn.pdes import darcy  # noqa: E402
 from oplearn.pdes import navier_stokes as ns  # noqa: E402
+from oplearn.pdes.stencils import diffusion_stencil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "datagen.json"
@@ -87,7 +92,7 @@ def _darcy_row(s: int, samples: int, tol: float) -> dict:
         for start in range(0, samples, 8):
             chunk = coefficients[start:start + 8]
             rhs = torch.ones(len(chunk), s - 2, s - 2, dtype=torch.float64)
-            result = multigrid.solve(darcy.stencil(chunk), rhs, tol=tol)
+            result = multigrid.solve(diffusion_stencil(chunk), rhs, tol=tol)
             out.append(result.solution.numpy())
             its.append(result.iterations)
         return np.pad(np.concatenate(out), ((0, 0), (1, 1), (1, 1))), its
@@ -110,6 +115,66 @@ def _darcy_row(s: int, samples: int, tol: float) -> dict:
 
 def darcy_part(sizes: list[int], samples: int, tol: float) -> list[dict]:
     return [_darcy_row(s, samples, tol) for s in sizes]
+
+
+HIGH_CONTRAST_REFERENCE_TOL = 1e-8  # the reference direct solve where the checked one hits rounding
+
+
+def _high_contrast_row(s: int, distribution: str, contrast: float, samples: int, tol: float) -> dict:
+    """Direct, AMG-CG and batched multigrid-CG on the same high-contrast coefficients, with the
+    Jacobi-scaled residual of :mod:`oplearn.pdes.high_contrast` checked against ``tol``. A method
+    that misses ``tol`` is reported as failed; where the direct solve does (its rounding floor),
+    the reference solution and timing come from the direct solve checked at 1e-8."""
+    from oplearn.linalg import multigrid
+    from oplearn.pdes import high_contrast as hc
+
+    params = {"distribution": distribution, "contrast": contrast}
+    coefficients = np.stack([hc.sample_coefficient(np.random.default_rng([s, i]), s, **params)
+                             for i in range(samples)])
+
+    def multigrid_chunks():
+        out, its = [], []
+        for start in range(0, samples, 8):
+            operator = diffusion_stencil(coefficients[start:start + 8])
+            weight = operator[:, 1, 1].rsqrt()
+            result = multigrid.solve(operator, torch.ones_like(weight), tol=tol, residual_weight=weight)
+            out.append(result.solution.numpy())
+            its.append(result.iterations)
+        return np.pad(np.concatenate(out), ((0, 0), (1, 1), (1, 1))), float(np.mean(its))
+
+    runs = {"direct": lambda: (hc.solve(coefficients, solver="direct", tol=tol), None),
+            "amg-cg": lambda: (hc.solve(coefficients, solver="amg", tol=tol), None),
+            "multigrid-cg (batch 8)": multigrid_chunks}
+    methods, solutions = {}, {}
+    for name, run in runs.items():
+        try:
+            (solutions[name], iterations), seconds = _timed(run)
+            methods[name] = {"seconds_per_sample": seconds / samples, "iterations": iterations}
+        except SolverError as failure:
+            methods[name] = {"failed": str(failure)}
+    baseline = "direct"
+    if "direct" not in solutions:
+        baseline = f"direct (tol {HIGH_CONTRAST_REFERENCE_TOL:.0e})"
+        solutions[baseline], seconds = _timed(
+            lambda: hc.solve(coefficients, solver="direct", tol=HIGH_CONTRAST_REFERENCE_TOL))
+        methods[baseline] = {"seconds_per_sample": seconds / samples, "iterations": None}
+    reference = solutions[baseline]
+    scale = np.abs(reference).max(axis=(1, 2))
+    for name, u in solutions.items():
+        methods[name]["error"] = float(np.max(np.abs(u - reference).max(axis=(1, 2)) / scale))
+        methods[name]["speedup_vs_direct"] = (methods[baseline]["seconds_per_sample"]
+                                              / methods[name]["seconds_per_sample"])
+    print(f"high-contrast s={s} {distribution} {contrast:.0e}: " + ", ".join(
+        f"{name} {m['seconds_per_sample']:.4f} s ({m['speedup_vs_direct']:.1f}x, its {m['iterations']}, "
+        f"err {m['error']:.1e})" if "error" in m else f"{name} FAILED ({m['failed']})"
+        for name, m in methods.items()), flush=True)
+    return {"s": s, "distribution": distribution, "contrast": contrast, "samples": samples, "tol": tol,
+            "baseline": baseline, "methods": methods}
+
+
+def high_contrast_part(sizes: list[int], samples: int, tol: float) -> list[dict]:
+    return [_high_contrast_row(s, distribution, contrast, samples, tol)
+            for s in sizes for distribution in ("gaussian", "binary") for contrast in (1e4, 1e6)]
 
 
 class NumpyFnoLoop:
@@ -297,10 +362,13 @@ SEQUENCE_TOL = 1e-8
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["all", "darcy", "sequence", "navier-stokes"], default="all")
+    parser.add_argument("--part", choices=["all", "darcy", "high-contrast", "sequence", "navier-stokes"],
+                        default="all")
     parser.add_argument("--samples", type=int, default=50)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 513])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 421, 513])
     parser.add_argument("--tol", type=float, default=1e-10)
+    parser.add_argument("--high-contrast-sizes", type=int, nargs="+", default=[129, 257, 513])
+    parser.add_argument("--high-contrast-samples", type=int, default=16)
     parser.add_argument("--sequence-size", type=int, default=65)
     parser.add_argument("--sequence-samples", type=int, default=50)
     parser.add_argument("--k0", type=float, default=10.0, help="Helmholtz wave number of the sequence part")
@@ -315,7 +383,12 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["threads"] = 1
     if args.part in ("all", "darcy"):
-        results["darcy"] = darcy_part(args.sizes, args.samples, args.tol)
+        rows = {row["s"]: row for row in results.get("darcy", [])}  # a partial run replaces its sizes
+        rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol)})
+        results["darcy"] = [rows[s] for s in sorted(rows)]
+    if args.part in ("all", "high-contrast"):
+        results["high_contrast"] = high_contrast_part(args.high_contrast_sizes, args.high_contrast_samples,
+                                                      args.tol)
     if args.part in ("all", "navier-stokes"):
         results["navier_stokes"] = navier_stokes_part(batch=8)
     if args.part in ("all", "sequence"):

@@ -17,13 +17,9 @@ MG_MIN_UNKNOWNS = 50 * 50  # measured (datagen.py): multigrid beats spsolve from
 
 def choose_spd_solver(s: int, device: str = "cpu") -> str:
     """The fastest measured solver for a 2D diffusion problem with ``s`` points per side
-    (``benchmarks/datagen.py``): multigrid where its grid hierarchy exists or on a GPU, else the
-    direct solver for small and AMG-CG for large systems."""
-    from oplearn.linalg.multigrid import levels_possible
-
-    if levels_possible(s - 2) and (device != "cpu" or (s - 2) ** 2 > MG_MIN_UNKNOWNS):
-        return "mg"
-    return "direct" if (s - 2) ** 2 <= DIRECT_MAX_UNKNOWNS else "amg"
+    (``benchmarks/datagen.py``): multigrid on a GPU and from ``MG_MIN_UNKNOWNS`` on the CPU, the
+    direct solver below."""
+    return "mg" if device != "cpu" or (s - 2) ** 2 > MG_MIN_UNKNOWNS else "direct"
 
 
 def solve_spd(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",

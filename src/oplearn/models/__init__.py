@@ -13,7 +13,7 @@ from oplearn.models.fno import FNO
 from oplearn.models.local import LocalNO, local_fno
 from oplearn.models.mgno import MgNO
 from oplearn.models.registry import available, build, entry
-from oplearn.models.tfno import TFNO
+from oplearn.models.tfno import MGTFNO, TFNO
 from oplearn.models.transformer import GalerkinTransformer
 from oplearn.models.transolver import Transolver
 from oplearn.models.unet import UNet
@@ -22,5 +22,5 @@ for _module in pkgutil.iter_modules(__path__):
     if not _module.ispkg and _module.name != "registry":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["FNO", "TFNO", "DeepONet", "GalerkinTransformer", "LocalNO", "MgNO", "MultiONet",
+__all__ = ["FNO", "TFNO", "MGTFNO", "DeepONet", "GalerkinTransformer", "LocalNO", "MgNO", "MultiONet",
            "Transolver", "UNet", "available", "build", "entry", "local_fno"]

@@ -18,10 +18,14 @@ TFNO cp 0.1           244,721   59,004 (rank 447)
 TFNO tt 0.1           238,337   57,408 (inner ranks 24, 37, 37)
 =================  ==========  ==========================================
 
-Left out: the paper's joint factorisation of all layers' weights in one tensor, its complex-valued
-factors (the factors here are real; real and imaginary parts of the weight share the mode and
-input factors), and MG-TFNO's multigrid domain decomposition (it splits each sample into patches
-that train as separate samples, a data-pipeline change rather than a layer of the model).
+MG-TFNO: ``patch_levels = L >= 1`` wraps the TFNO in MG-TFNO's multigrid domain decomposition
+(:class:`~oplearn.models.layers.patching.MultigridPatching`): ``2^L`` patches per axis, each with
+``L`` coarse context views as extra input channels, solved as separate samples and stitched.
+Registered as ``mg-tfno`` (``L = 1``, overlap 1/8 of the patch width).
+
+Left out: the paper's joint factorisation of all layers' weights in one tensor and its
+complex-valued factors (the factors here are real; real and imaginary parts of the weight share
+the mode and input factors).
 """
 
 from __future__ import annotations
@@ -29,13 +33,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from torch import nn
+
 from oplearn.models.fno import FNO
+from oplearn.models.layers.patching import MultigridPatching
 from oplearn.models.registry import register
 
 
 def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: str = "node",
          factorization: str = "tucker", rank: float | int | Sequence[int] = 0.1,
-         **fno_options: Any) -> FNO:
+         patch_levels: int = 0, patch_padding: float = 0.125, patch_mode: str | None = None,
+         **fno_options: Any) -> nn.Module:
     """An :class:`FNO` whose spectral weights are ``factorization`` tensors of rank ``rank``.
 
     Args:
@@ -43,11 +51,34 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
         factorization: ``"tucker"``, ``"cp"`` or ``"tt"``.
         rank: a ``float`` fraction of each dense spectral weight's parameter count, or explicit
             ranks (see :mod:`oplearn.models.layers.factorized`).
+        patch_levels: 0 (no patches) or MG-TFNO's ``L``: ``2^L`` patches per axis with ``L``
+            coarse context views.
+        patch_padding: patch overlap as a fraction of the patch width.
+        patch_mode: values outside the domain for the patches (``"circular"``, ``"reflect"``,
+            ``"replicate"``, ``"zeros"``); default ``"circular"`` on periodic grids, else ``"reflect"``.
         fno_options: any other :class:`FNO` argument (``modes``, ``width``, ``n_layers`` ...).
+    Returns:
+        the FNO, or the FNO inside :class:`MultigridPatching`; ``(B, C_in, *S) -> (B, C_out, *S)``.
     """
-    return FNO(in_channels, out_channels, ndim=ndim, grid=grid, factorization=factorization,
-               rank=rank, **fno_options)
+    if patch_levels < 0:
+        raise ValueError(f"patch_levels must be >= 0, got {patch_levels}")
+    fno = FNO(in_channels * (patch_levels + 1), out_channels, ndim=ndim, grid=grid,
+              factorization=factorization, rank=rank, **fno_options)
+    if patch_levels == 0:
+        return fno
+    mode = patch_mode or ("circular" if grid == "periodic" else "reflect")
+    return MultigridPatching(fno, in_channels, ndim=ndim, grid=grid, levels=patch_levels,
+                             padding_fraction=patch_padding, mode=mode)
+
+
+def MGTFNO(in_channels: int = 1, out_channels: int = 1, *, patch_levels: int = 1, **options: Any) -> nn.Module:
+    """MG-TFNO (Kossaifi et al. 2023): :func:`TFNO` with ``patch_levels=1`` by default."""
+    if patch_levels < 1:
+        raise ValueError(f"mg-tfno needs patch_levels >= 1, got {patch_levels} (use tfno for none)")
+    return TFNO(in_channels, out_channels, patch_levels=patch_levels, **options)
 
 
 register("tfno", TFNO, "Tensorized FNO (Kossaifi et al. 2023): FNO with Tucker/CP/TT-factorised "
          "spectral weights", ndims=(1, 2, 3))
+register("mg-tfno", MGTFNO, "MG-TFNO (Kossaifi et al. 2023): TFNO on multigrid patches (2^L per axis, "
+         "L coarse context views)", ndims=(1, 2, 3))

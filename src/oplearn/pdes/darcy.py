@@ -16,14 +16,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg import multigrid
 from oplearn.linalg.solve import choose_spd_solver, solve_spd
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
-from oplearn.pdes.stencils import diffusion, face_coefficients, solve_interior
+from oplearn.pdes.stencils import diffusion, require_cpu, solve_diffusion_multigrid, solve_interior
 
 DEFAULTS: dict[str, Any] = {
     "a_high": 12.0,
@@ -55,22 +53,6 @@ def assemble(a: np.ndarray, face_mean: str = "harmonic") -> sp.csr_matrix:
     return diffusion(a, face_mean)
 
 
-def stencil(a: np.ndarray, face_mean: str = "harmonic") -> torch.Tensor:
-    """The operator of :func:`assemble` as batched 5-point stencils for :mod:`oplearn.linalg.multigrid`.
-
-    Args:
-        a: ``(B, s, s)`` coefficients on the node-centred grid.
-    Returns:
-        ``(B, 3, 3, s - 2, s - 2)`` float64 tensor, scaled by ``1/h^2``.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    west, east, south, north = face_coefficients(a, face_mean)
-    out = np.zeros((a.shape[0], 3, 3, a.shape[-1] - 2, a.shape[-1] - 2))
-    out[:, 1, 1] = west + east + south + north
-    out[:, 0, 1], out[:, 2, 1], out[:, 1, 0], out[:, 1, 2] = -west, -east, -south, -north
-    return torch.from_numpy(out * float((a.shape[-1] - 1) ** 2))
-
-
 def _check(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim not in (2, 3) or a.shape[-1] != a.shape[-2] or a.shape[-1] < 3:
@@ -98,7 +80,7 @@ def solve(
         f: source, a scalar or an array of ``a``'s shape.
         solver: ``"auto"`` (:func:`oplearn.linalg.solve.choose_spd_solver`), ``"direct"`` (sparse
             LU), ``"amg"`` (pyamg + CG) or ``"mg"`` (batched geometric multigrid + CG in PyTorch,
-            all samples at once; needs ``s - 1 = m 2^L`` with small ``m``).
+            all samples at once, any ``s``).
         tol: relative residual the solve must reach (checked; :class:`SolverError` otherwise).
         face_mean: ``"harmonic"`` (default) or ``"arithmetic"`` face coefficients.
         device: ``"cpu"`` or ``"cuda"`` (multigrid only).
@@ -109,18 +91,11 @@ def solve(
     f_arr = np.broadcast_to(np.asarray(f, dtype=np.float64), a.shape)
     if not np.all(np.isfinite(f_arr)):
         raise InvalidInputError("f contains NaN or inf")
-    s = a.shape[-1]
     if solver == "auto":
-        solver = choose_spd_solver(s, device)
+        solver = choose_spd_solver(a.shape[-1], device)
     if solver == "mg":
-        a3, f3 = a.reshape(-1, s, s), f_arr.reshape(-1, s, s)
-        rhs = torch.from_numpy(np.ascontiguousarray(f3[:, 1:-1, 1:-1])).to(device)
-        result = multigrid.solve(stencil(a3, face_mean).to(device), rhs, tol=tol)
-        u = np.zeros_like(a3)
-        u[:, 1:-1, 1:-1] = result.solution.cpu().numpy()
-        return u.reshape(a.shape)
-    if device != "cpu":
-        raise InvalidInputError(f"solver {solver!r} runs on the CPU only; use solver 'mg' on {device}")
+        return solve_diffusion_multigrid(a, f_arr, tol=tol, kind=face_mean, device=device)
+    require_cpu(solver, device)
     if a.ndim == 3:
         return np.stack(
             [solve(ai, fi, solver=solver, tol=tol, face_mean=face_mean) for ai, fi in zip(a, f_arr, strict=False)]
