@@ -48,7 +48,8 @@ def test_views_are_centred_windows_subsampled_by_two_to_the_level(mode, levels, 
     size, fraction = 24 + edge, 0.25
     x = torch.randn(2, 3, size, dtype=torch.float64)
     inner = Views(3)
-    MultigridPatching(inner, 3, ndim=1, grid=grid, levels=levels, padding_fraction=fraction, mode=mode)(x)
+    MultigridPatching(inner, 3, ndim=1, grid=grid, levels=levels, padding_fraction=fraction, mode=mode,
+                      positions=False)(x)
     n = 2 ** levels
     width = 24 // n
     overlap = math.ceil(width * fraction)
@@ -107,9 +108,33 @@ def test_patches_are_independent_samples_of_the_inner_model():
     assert changed[:16].any() and not changed[16:].any()
 
 
+def test_positions_are_the_global_coordinates_of_the_level_zero_points():
+    """On a node grid of 35 points (padded to 37 for 4 patches of 9 intervals, one point before
+    the start) channel 'positions' holds x_i = i / 34 of each level-0 point, outside [0, 1] in the
+    overlap beyond the boundary."""
+    inner = Views(1)
+    x = torch.randn(1, 1, 35, 35, dtype=torch.float64)
+    MultigridPatching(inner, 1, ndim=2, grid="node", levels=2, padding_fraction=0.25, mode="zeros")(x)
+    seen = inner.seen  # (16, 1 x 3 levels + 2 coordinates, 16, 16): width 9 + 1, overlap 3
+    assert seen.shape == (16, 5, 16, 16)
+    for patch_i, patch_j in ((0, 0), (1, 3), (3, 2)):
+        first_i, first_j = 9 * patch_i - 3 - 1, 9 * patch_j - 3 - 1  # padded index - origin
+        expected_x = (first_i + torch.arange(16.0, dtype=torch.float64)) / 34
+        expected_y = (first_j + torch.arange(16.0, dtype=torch.float64)) / 34
+        sample = seen[4 * patch_i + patch_j]
+        torch.testing.assert_close(sample[3], expected_x[:, None].expand(16, 16))
+        torch.testing.assert_close(sample[4], expected_y[None, :].expand(16, 16))
+        # the level-0 values are the input at those coordinates (zero outside the domain)
+        for k in (0, 7, 15):
+            i = first_i + k
+            if 0 <= i < 35 and 0 <= first_j + 5 < 35:
+                assert sample[0, k, 5] == x[0, 0, i, first_j + 5]
+
+
 def test_mg_tfno_builds_with_patch_channels_and_rejects_bad_options():
     model = build("mg-tfno", in_channels=2, out_channels=3)
-    assert model.inner.in_channels == 4  # 2 channels x (1 + 1 level)
+    assert model.inner.in_channels == 6  # 2 channels x (1 + 1 level) + 2 coordinates (node grid)
+    assert build("mg-tfno", grid="periodic", in_channels=2).inner.in_channels == 4
     assert model(torch.randn(2, 2, 33, 33)).shape == (2, 3, 33, 33)
     assert build("tfno", patch_levels=0).__class__.__name__ == "FNO"
     with pytest.raises(ValueError, match="patch_levels >= 1"):

@@ -43,7 +43,7 @@ from oplearn.models.registry import register
 def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: str = "node",
          factorization: str = "tucker", rank: float | int | Sequence[int] = 0.1,
          patch_levels: int = 0, patch_padding: float = 0.125, patch_mode: str | None = None,
-         **fno_options: Any) -> nn.Module:
+         patch_positions: bool | None = None, **fno_options: Any) -> nn.Module:
     """An :class:`FNO` whose spectral weights are ``factorization`` tensors of rank ``rank``.
 
     Args:
@@ -56,19 +56,22 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
         patch_padding: patch overlap as a fraction of the patch width.
         patch_mode: values outside the domain for the patches (``"circular"``, ``"reflect"``,
             ``"replicate"``, ``"zeros"``); default ``"circular"`` on periodic grids, else ``"reflect"``.
+        patch_positions: give each patch its global coordinates (default: on node grids).
         fno_options: any other :class:`FNO` argument (``modes``, ``width``, ``n_layers`` ...).
     Returns:
         the FNO, or the FNO inside :class:`MultigridPatching`; ``(B, C_in, *S) -> (B, C_out, *S)``.
     """
     if patch_levels < 0:
         raise ValueError(f"patch_levels must be >= 0, got {patch_levels}")
-    fno = FNO(in_channels * (patch_levels + 1), out_channels, ndim=ndim, grid=grid,
-              factorization=factorization, rank=rank, **fno_options)
     if patch_levels == 0:
-        return fno
+        return FNO(in_channels, out_channels, ndim=ndim, grid=grid, factorization=factorization, rank=rank,
+                   **fno_options)
+    positions = grid == "node" if patch_positions is None else patch_positions
+    fno = FNO(MultigridPatching.inner_channels(in_channels, patch_levels, ndim, positions), out_channels,
+              ndim=ndim, grid=grid, factorization=factorization, rank=rank, **fno_options)
     mode = patch_mode or ("circular" if grid == "periodic" else "reflect")
     return MultigridPatching(fno, in_channels, ndim=ndim, grid=grid, levels=patch_levels,
-                             padding_fraction=patch_padding, mode=mode)
+                             padding_fraction=patch_padding, mode=mode, positions=positions)
 
 
 def MGTFNO(in_channels: int = 1, out_channels: int = 1, *, patch_levels: int = 1, **options: Any) -> nn.Module:

@@ -10,6 +10,10 @@ points per axis (``P = w + 1 + 2 p`` or ``w + 2 p``, ``p`` the overlap):
 - level ``l >= 1``: ``P`` points every ``2^l``-th point, a window ``2^l`` times as wide around the
   same centre (at ``levels = 1`` it spans the whole domain).
 
+With ``positions=True`` (the default on node grids) the ``d`` global coordinates of the level-0
+points are appended as channels: on a bounded domain the solution depends on where a patch lies
+(e.g. its distance to a Dirichlet boundary), which the views alone do not say.
+
 The inner model's outputs are cropped to their own patch and stitched. Outside the domain, values
 come from ``mode``: ``"circular"`` (periodic data), ``"reflect"``, ``"replicate"`` or ``"zeros"``.
 Sizes whose ``w`` is not an integer are padded (replicated) and cropped back at the end.
@@ -28,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from oplearn.models.layers.grid import check_field, check_grid, check_ndim
+from oplearn.models.layers.grid import check_field, check_grid, check_ndim, grid_spacing
 from oplearn.models.layers.padding import pad_to_multiple
 
 PATCH_MODES = ("circular", "reflect", "replicate", "zeros")
@@ -53,8 +57,8 @@ class MultigridPatching(nn.Module):
     """``(B, C_in, *S) -> (B, C_out, *S)``: ``inner`` applied to multigrid patches, stitched.
 
     Args:
-        inner: a model ``(B', C_in (levels + 1), *P) -> (B', C_out, *P)`` for any patch shape
-            ``P`` (e.g. an FNO built with ``in_channels * (levels + 1)`` input channels).
+        inner: a model ``(B', C', *P) -> (B', C_out, *P)`` for any patch shape ``P``, with
+            ``C' = inner_channels(C_in, levels, ndim, positions)`` input channels.
         in_channels: ``C_in``.
         ndim: spatial dimensions (1-3).
         grid: ``"node"`` (neighbouring patches share edge nodes) or ``"periodic"``.
@@ -62,10 +66,12 @@ class MultigridPatching(nn.Module):
         padding_fraction: overlap ``p = ceil(fraction * w)`` points on each side of a patch, as a
             fraction of its width ``w``.
         mode: values outside the domain, one of :data:`PATCH_MODES`.
+        positions: append the global coordinates of the level-0 points (default: on node grids).
     """
 
     def __init__(self, inner: nn.Module, in_channels: int, *, ndim: int = 2, grid: str = "node",
-                 levels: int = 1, padding_fraction: float = 0.125, mode: str = "reflect"):
+                 levels: int = 1, padding_fraction: float = 0.125, mode: str = "reflect",
+                 positions: bool | None = None):
         super().__init__()
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
@@ -76,16 +82,25 @@ class MultigridPatching(nn.Module):
         self.inner = inner
         self.in_channels, self.ndim = in_channels, check_ndim(ndim)
         self.levels, self.padding_fraction, self.mode = levels, padding_fraction, mode
-        self.shared_edge = 1 if check_grid(grid) == "node" else 0  # extra point per patch
+        self.grid = check_grid(grid)
+        self.shared_edge = 1 if grid == "node" else 0  # extra point per patch
+        self.positions = grid == "node" if positions is None else positions
         self.patches = 2 ** levels
 
-    def _views(self, x: torch.Tensor, widths: tuple[int, ...], overlaps: tuple[int, ...]) -> torch.Tensor:
-        """``(B, C, *S) -> (B n^d, C (levels + 1), *(w + 2 p))``: every patch's views."""
+    @staticmethod
+    def inner_channels(in_channels: int, levels: int, ndim: int, positions: bool) -> int:
+        """Input channels of the inner model: ``levels + 1`` views, plus ``ndim`` coordinates."""
+        return in_channels * (levels + 1) + (ndim if positions else 0)
+
+    def _views(self, x: torch.Tensor, widths: tuple[int, ...], overlaps: tuple[int, ...],
+               origin: tuple[int, ...], spacing: tuple[float, ...]) -> torch.Tensor:
+        """``(B, C, *S) -> (B n^d, C', *P)``: every patch's views (and the coordinates
+        ``(index - origin) * spacing`` of its level-0 points)."""
         batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
         n, d = self.patches, self.ndim
         spans = tuple(w + 2 * p for w, p in zip(widths, overlaps, strict=True))  # in intervals (node grids)
         points = tuple(span + self.shared_edge for span in spans)
-        views = []
+        views, coordinates = [], []
         for level in range(self.levels + 1):
             stride = 2 ** level
             view, mask = x, None
@@ -93,6 +108,8 @@ class MultigridPatching(nn.Module):
                 left = (stride * spans[axis] - widths[axis]) // 2  # the window is centred on the patch
                 offsets = stride * torch.arange(points[axis], device=x.device) - left
                 index = torch.arange(n, device=x.device)[:, None] * widths[axis] + offsets  # (n, points)
+                if level == 0:
+                    coordinates.append((index - origin[axis]).to(x.dtype) * spacing[axis])
                 index, inside = _outside(index, size, self.mode)
                 view = view.index_select(2 + 2 * axis, index.flatten()).unflatten(2 + 2 * axis, (n, points[axis]))
                 if self.mode == "zeros":
@@ -104,6 +121,14 @@ class MultigridPatching(nn.Module):
             # (B, C, n, P1, n, P2, ...) -> (B, n, n, ..., C, P1, P2, ...)
             order = [0, *range(2, 2 + 2 * d, 2), 1, *range(3, 3 + 2 * d, 2)]
             views.append(view.permute(order).reshape(batch * n ** d, channels, *points))
+        if self.positions:  # channel a at patch (i_1, ...), point (k_1, ...): coordinates[a][i_a, k_a]
+            grids = []
+            for axis, values in enumerate(coordinates):
+                shape = [1] * (2 * d)
+                shape[axis], shape[d + axis] = n, points[axis]
+                grids.append(values.reshape(shape).expand(*(n,) * d, *points))
+            grids = torch.stack(grids, dim=d).reshape(1, n ** d, d, *points)
+            views.append(grids.expand(batch, *grids.shape[1:]).reshape(batch * n ** d, d, *points))
         return torch.cat(views, dim=1)
 
     def _stitch(self, y: torch.Tensor, batch: int, widths: tuple[int, ...], overlaps: tuple[int, ...]
@@ -130,5 +155,7 @@ class MultigridPatching(nn.Module):
         padded, crop = pad_to_multiple(x, self.patches, mode="replicate", offset=self.shared_edge)
         widths = tuple((s - self.shared_edge) // self.patches for s in padded.shape[2:])
         overlaps = tuple(math.ceil(self.padding_fraction * w) for w in widths)
-        out = self.inner(self._views(padded, widths, overlaps))
+        origin = tuple(c.start for c in crop[1:])
+        spacing = grid_spacing(x.shape[2:], self.grid)
+        out = self.inner(self._views(padded, widths, overlaps, origin, spacing))
         return self._stitch(out, x.shape[0], widths, overlaps)[crop]
