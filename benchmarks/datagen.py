@@ -2,6 +2,7 @@
 
     python benchmarks/datagen.py                 # all parts, one CPU thread
     python benchmarks/datagen.py --part darcy --samples 50
+    python benchmarks/datagen.py --part navier-stokes darcy --device cuda --sizes 257 513 --samples 16 --ns-batch 32
 
 Parts (each writes its section of benchmarks/results/datagen.json and prints a table):
 
@@ -54,7 +55,7 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
-def _darcy_row(s: int, samples: int, tol: float) -> dict:
+def _darcy_row(s: int, samples: int, tol: float, device: str = "cpu") -> dict:
     """One line of the Darcy table: every method on the same ``samples`` coefficients."""
     coefficients = np.stack([darcy.sample_coefficient(np.random.default_rng([s, i]), s) for i in range(samples)])
     ones = np.ones((s - 2) ** 2)
@@ -100,6 +101,11 @@ def _darcy_row(s: int, samples: int, tol: float) -> dict:
     (u, its), seconds = _timed(multigrid_chunks)
     row["methods"]["multigrid-cg (batch 8)"] = {"seconds_per_sample": seconds / samples,
                                                 "iterations": float(np.mean(its)), "error": error(u)}
+    if device != "cpu":  # the whole set in one batch; the first (warm-up) solve is not timed
+        darcy.solve(coefficients[:2], solver="mg", device=device, tol=tol)
+        u, seconds = _timed(lambda: darcy.solve(coefficients, solver="mg", device=device, tol=tol))
+        row["methods"][f"multigrid-cg on {device} (batch {samples})"] = {
+            "seconds_per_sample": seconds / samples, "iterations": None, "error": error(u)}
     chosen = choose_spd_solver(s)
     u, seconds = _timed(lambda: np.concatenate([
         darcy.solve(coefficients[i:i + 8], solver="auto", tol=tol) for i in range(0, samples, 8)]))
@@ -113,8 +119,8 @@ def _darcy_row(s: int, samples: int, tol: float) -> dict:
     return row
 
 
-def darcy_part(sizes: list[int], samples: int, tol: float) -> list[dict]:
-    return [_darcy_row(s, samples, tol) for s in sizes]
+def darcy_part(sizes: list[int], samples: int, tol: float, device: str = "cpu") -> list[dict]:
+    return [_darcy_row(s, samples, tol, device) for s in sizes]
 
 
 HIGH_CONTRAST_REFERENCE_TOL = 1e-8  # the reference direct solve where the checked one hits rounding
@@ -206,7 +212,7 @@ class NumpyFnoLoop:
         return np.fft.irfft2(w_hat, s=(s, s))
 
 
-def navier_stokes_part(batch: int) -> list[dict]:
+def navier_stokes_part(batch: int, device: str = "cpu") -> list[dict]:
     rows = []
     nu = 1e-3
     for s, t in ((64, 0.2), (256, 0.02)):
@@ -221,6 +227,13 @@ def navier_stokes_part(batch: int) -> list[dict]:
         runs[f"oplearn, FNO scheme, dt=1e-4, batch {group}"] = sec / t / group
         _, sec = _timed(lambda w=w0, f=forcing, tt=t, g=group: ns.solve(w[:g], nu, tt, f, 1e-3, scheme="heun"))
         runs[f"oplearn, second order, dt=1e-3, batch {group}"] = sec / t / group
+        if device != "cpu":  # every sample at once; a warm-up step first (CUDA context, FFT plans)
+            ns.solve(w0[:1], nu, 1e-4, forcing, 1e-4, scheme="euler", device=device)
+            for scheme, dt in (("euler", 1e-4), ("heun", 1e-3)):
+                _, sec = _timed(lambda w=w0, f=forcing, tt=t, sc=scheme, d=dt: ns.solve(
+                    w, nu, tt, f, d, scheme=sc, device=device))
+                label = "FNO scheme, dt=1e-4" if scheme == "euler" else "second order, dt=1e-3"
+                runs[f"oplearn on {device}, {label}, batch {batch}"] = sec / t / batch
         row = {"s": s, "simulated_time": t, "seconds_per_time_unit_per_sample": runs,
                "speedup_vs_numpy": {k: numpy_rate / v for k, v in runs.items()}}
         rows.append(row)
@@ -363,7 +376,7 @@ SEQUENCE_TOL = 1e-8
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=["all", "darcy", "high-contrast", "sequence", "navier-stokes"],
-                        default="all")
+                        nargs="+", default=["all"])
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 421, 513])
     parser.add_argument("--tol", type=float, default=1e-10)
@@ -378,29 +391,36 @@ def main() -> None:
     parser.add_argument("--recycle", type=int, default=20, help="recycled vectors of GCRO-DR")
     parser.add_argument("--max-matvecs", type=int, default=5000,
                         help="operator applications before a Krylov solve counts as missed")
+    parser.add_argument("--device", default="cpu",
+                        help="also time the PyTorch solvers (Darcy multigrid, Navier-Stokes) on this "
+                             "device, e.g. cuda; results then go to datagen_<device>.json, CPU rows included")
+    parser.add_argument("--ns-batch", type=int, default=8, help="Navier-Stokes samples per size")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results_path = RESULTS if args.device == "cpu" else RESULTS.with_name(f"datagen_{args.device}.json")
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if args.device != "cpu":
+        results["device"] = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else args.device
     results["threads"] = 1
-    if args.part in ("all", "darcy"):
+    if {"all", "darcy"} & set(args.part):
         rows = {row["s"]: row for row in results.get("darcy", [])}  # a partial run replaces its sizes
-        rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol)})
+        rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol, args.device)})
         results["darcy"] = [rows[s] for s in sorted(rows)]
-    if args.part in ("all", "high-contrast"):
+    if {"all", "high-contrast"} & set(args.part):
         results["high_contrast"] = high_contrast_part(args.high_contrast_sizes, args.high_contrast_samples,
                                                       args.tol)
-    if args.part in ("all", "navier-stokes"):
-        results["navier_stokes"] = navier_stokes_part(batch=8)
-    if args.part in ("all", "sequence"):
+    if {"all", "navier-stokes"} & set(args.part):
+        results["navier_stokes"] = navier_stokes_part(args.ns_batch, args.device)
+    if {"all", "sequence"} & set(args.part):
         sequences = results.get("sequence", {})
         sequences = sequences if "problem" not in sequences else {}  # older single-entry layout
         for spec in args.preconditioner:
             sequences[spec] = sequence_part(args.sequence_samples, args.sequence_size, args.k0, spec,
                                             args.recycle, args.max_matvecs)
         results["sequence"] = sequences
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS}")
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2))
+    print(f"wrote {results_path}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from scipy.fft import next_fast_len
 from torch import nn
 
+from oplearn.models.layers.cache import GridCache
 from oplearn.models.layers.grid import check_field, check_grid, check_ndim, grid_spacing
 
 # Above this many stencil points the FFT evaluation beats the direct convolution on one CPU
@@ -122,7 +123,7 @@ class LocalIntegralConv(nn.Module):
         bound = math.sqrt(3 * size / in_channels) / ball
         self.weight = nn.Parameter(
             torch.empty(out_channels, in_channels, size).uniform_(-bound, bound))
-        self._basis: dict[tuple, torch.Tensor] = {}
+        self._basis: GridCache[torch.Tensor] = GridCache()
 
     def half_widths(self, spacing: Sequence[float]) -> tuple[int, ...]:
         """Stencil half-width per axis: the largest ``m`` with ``m h < r``."""
@@ -136,12 +137,11 @@ class LocalIntegralConv(nn.Module):
 
     def basis(self, spacing: Sequence[float], like: torch.Tensor) -> torch.Tensor:
         """``(n_basis, *stencil)``: the basis functions at the stencil offsets (cached)."""
-        key = (tuple(spacing), like.dtype, like.device)
-        if key not in self._basis:
+        def build() -> torch.Tensor:
             z = self.offsets(spacing, torch.float64, like.device)
-            phi = hat_basis(z, self.radius, self.n_radial, self.n_angular)
-            self._basis[key] = phi.movedim(-1, 0).to(like.dtype)
-        return self._basis[key]
+            return hat_basis(z, self.radius, self.n_radial, self.n_angular).movedim(-1, 0).to(like.dtype)
+
+        return self._basis.get((tuple(spacing), like.dtype, like.device), build)
 
     def kernel(self, spacing: Sequence[float], like: torch.Tensor) -> torch.Tensor:
         """``(C_out, C_in, *stencil)``: ``kappa`` at the stencil offsets (no quadrature weight)."""
@@ -185,13 +185,12 @@ class LocalIntegralConv(nn.Module):
                    like: torch.Tensor) -> torch.Tensor:
         """``(n_basis, M, 2)``: conjugated real FFT of the basis placed on the ``n`` grid (offset
         ``m`` at index ``m mod n``), real and imaginary parts last; cached."""
-        key = ("fft", spacing, n, like.dtype, like.device)
-        if key not in self._basis:
+        def build() -> torch.Tensor:
             placed = _periodise(self.basis(spacing, like)[None], n)[0]
-            dims = tuple(range(1, 1 + self.ndim))
-            hat = torch.fft.rfftn(placed, dim=dims).conj().resolve_conj()  # correlation
-            self._basis[key] = torch.view_as_real(hat).flatten(1, -2)
-        return self._basis[key]
+            hat = torch.fft.rfftn(placed, dim=tuple(range(1, 1 + self.ndim))).conj().resolve_conj()  # correlation
+            return torch.view_as_real(hat).flatten(1, -2)
+
+        return self._basis.get(("fft", spacing, n, like.dtype, like.device), build)
 
     def _fft(self, x: torch.Tensor, spacing: tuple[float, ...],
              widths: Sequence[int]) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from oplearn.models.layers import dft
+from oplearn.models.layers.cache import GridCache
 from oplearn.models.layers.factorized import Rank, factorized_tensor
 
 # Above this many kept modes on an axis the FFT beats the dense truncated transform.
@@ -79,7 +80,7 @@ class SpectralConv(nn.Module):
         else:
             self.register_parameter("weight", None)
             self.factorized = factorized_tensor(shape, factorization, rank, std=scale)
-        self._matrices: dict[tuple, tuple] = {}
+        self._matrices: GridCache[tuple] = GridCache()
 
     def _mix(self, x_modes: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
         """``(M, 2, B, C_in) -> (M, B, 2, C_out)``: multiply each mode by its complex matrix.
@@ -110,14 +111,14 @@ class SpectralConv(nn.Module):
         return self._forward_dft(x, kept) if use_dft else self._forward_fft(x, kept)
 
     def _dft_matrices(self, spatial: tuple[int, ...], kept: Sequence[int], like: torch.Tensor):
-        key = (spatial, tuple(kept), like.device, like.dtype)
-        if key not in self._matrices:
+        def build() -> tuple:
             cast = {"device": like.device, "dtype": like.dtype}
             last = [m.to(**cast) for m in dft.last_axis_matrices(spatial[-1], kept[-1])]
             lead = [[m.to(**cast) for m in dft.leading_axis_matrices(n, k)]
                     for n, k in zip(spatial[:-1], kept[:-1], strict=True)]
-            self._matrices[key] = (last, lead)
-        return self._matrices[key]
+            return last, lead
+
+        return self._matrices.get((spatial, tuple(kept), like.device, like.dtype), build)
 
     def _forward_dft(self, x: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:
         batch, d = x.shape[0], self.ndim
