@@ -113,3 +113,9 @@ def test_weighted_residual_is_checked_and_restarts_from_the_true_residual():
     assert float((true.flatten(1).norm(dim=1) / weight.flatten(1).norm(dim=1)).max()) <= 1.01e-10
     with pytest.raises(InvalidInputError, match="residual_weight must be"):
         multigrid.solve(operator, torch.ones_like(weight), residual_weight=weight[:, :-1])
+
+
+def test_rhs_on_another_device_is_refused():
+    a = coefficients(17)
+    with pytest.raises(InvalidInputError, match="rhs is on meta"):
+        multigrid.solve(diffusion_stencil(a), torch.ones(2, 15, 15, dtype=torch.float64, device="meta"))

@@ -43,15 +43,19 @@ def _outside(i: int, size: int, mode: str) -> int | None:
 @pytest.mark.parametrize("mode", ["circular", "reflect", "replicate", "zeros"])
 @pytest.mark.parametrize("levels", [1, 2])
 @pytest.mark.parametrize("grid", ["periodic", "node"])
-def test_views_are_centred_windows_subsampled_by_two_to_the_level(mode, levels, grid):
+@pytest.mark.parametrize("intervals", [24, 21])
+def test_views_are_centred_windows_subsampled_by_two_to_the_level(mode, levels, grid, intervals):
+    """21 intervals do not split into 2 or 4 patches: the patches then cover 22 or 24 intervals,
+    the extra split between both ends, and every point beyond x's own comes from ``mode``."""
     edge = 1 if grid == "node" else 0
-    size, fraction = 24 + edge, 0.25
+    size, fraction = intervals + edge, 0.25
     x = torch.randn(2, 3, size, dtype=torch.float64)
     inner = Views(3)
     MultigridPatching(inner, 3, ndim=1, grid=grid, levels=levels, padding_fraction=fraction, mode=mode,
                       positions=False)(x)
     n = 2 ** levels
-    width = 24 // n
+    extra = -intervals % n
+    origin, width = extra // 2, (intervals + extra) // n
     overlap = math.ceil(width * fraction)
     span = width + 2 * overlap
     points = span + edge
@@ -62,7 +66,7 @@ def test_views_are_centred_windows_subsampled_by_two_to_the_level(mode, levels, 
                 stride = 2 ** level
                 left = (stride * span - width) // 2
                 for k in range(points):
-                    i = _outside(patch * width - left + stride * k, size, mode)
+                    i = _outside(patch * width - left + stride * k - origin, size, mode)
                     expected = torch.zeros(3, dtype=x.dtype) if i is None else x[b, :, i]
                     got = inner.seen[b * n + patch, 3 * level:3 * level + 3, k]
                     torch.testing.assert_close(got, expected, rtol=0, atol=0)
@@ -94,18 +98,17 @@ def test_patches_are_independent_samples_of_the_inner_model():
     torch.manual_seed(0)
     model = build("mg-tfno", ndim=1, grid="periodic", patch_levels=2, patch_padding=0.0, modes=4, width=8)
     x = torch.randn(1, 1, 64)
-    y = x.clone()
-    y[..., 2] += 1.0  # patch 0 of 4 (points 0-15); every coarse view subsamples even points only
-    y[..., 3] += 1.0  # odd point: seen by patch 0's level-0 view only
-    out_x, out_y = model(x), model(y)
-    changed = (out_x - out_y).abs().amax(dim=1)[0] > 0
-    assert changed[:16].any()
-    # the level-2 view of every patch spans the whole (periodic) domain, so the other patches see
-    # point 2 but never point 3; undo point 2 and only patch 0 may change
+    # Point 3 of patch 0 (points 0-15) is odd; with no overlap only patch 0's level-0 view holds it,
+    # since the coarse views sample every 2nd (level 1) or 4th (level 2) point from an even start.
     z = x.clone()
     z[..., 3] += 1.0
     changed = ((model(x) - model(z)).abs().amax(dim=1)[0] > 0)
-    assert changed[:16].any() and not changed[16:].any()
+    assert changed[:16].all() and not changed[16:].any()
+    # Point 2 is even: patch 3's level-1 view (points 40-70, wrapping) holds it, so patch 3 changes too.
+    y = x.clone()
+    y[..., 2] += 1.0
+    changed = ((model(x) - model(y)).abs().amax(dim=1)[0] > 0)
+    assert changed[:16].all() and changed[48:].any()
 
 
 def test_positions_are_the_global_coordinates_of_the_level_zero_points():
@@ -143,3 +146,8 @@ def test_mg_tfno_builds_with_patch_channels_and_rejects_bad_options():
         build("mg-tfno", patch_mode="mirror")
     with pytest.raises(ValueError, match="expected input"):
         model(torch.randn(2, 1, 33, 33))
+
+
+def test_patch_levels_must_be_an_integer():
+    with pytest.raises(ValueError, match="patch_levels must be an integer"):
+        build("tfno", patch_levels=1.5)

@@ -98,13 +98,15 @@ def galerkin(stencil: torch.Tensor) -> torch.Tensor:
     m = n // 2
     index = torch.arange(m, device=stencil.device)
     coarse = stencil.new_zeros(batch, 3, 3, m, m)
-    offset = {0: 0, 1: 1, 2: -1}  # (colour - I) mod 3 -> di
+    def neighbour(colour: int) -> torch.Tensor:  # (colour - I) mod 3 = 0, 1, 2 -> offset 0, 1, -1
+        v = (colour - index) % 3
+        return torch.where(v == 2, -1, v)
+
     for a in range(3):
         for b in range(3):
             probe = ((index[:, None] % 3 == a) & (index[None, :] % 3 == b)).to(stencil.dtype)
             seen = restrict(apply_stencil(stencil, prolong(probe.expand(batch, m, m), n)))
-            di = torch.tensor([offset[int(v)] for v in (a - index) % 3], device=stencil.device)
-            dj = torch.tensor([offset[int(v)] for v in (b - index) % 3], device=stencil.device)
+            di, dj = neighbour(a), neighbour(b)
             coarse[:, di[:, None] + 1, dj[None, :] + 1, index[:, None], index[None, :]] = seen
     return coarse
 
@@ -213,6 +215,8 @@ def solve(stencil: torch.Tensor, rhs: torch.Tensor, *, tol: float = 1e-10, max_i
     Raises:
         SolverError: some sample missed ``tol`` (checked on the true residual at the end).
     """
+    if rhs.device != stencil.device:
+        raise InvalidInputError(f"rhs is on {rhs.device} but the stencil on {stencil.device}")
     if rhs.shape != (stencil.shape[0], *stencil.shape[-2:]):
         raise InvalidInputError(f"rhs must be {(stencil.shape[0], *stencil.shape[-2:])}, got {tuple(rhs.shape)}")
     mg = Multigrid.build(stencil, smoothing_steps=smoothing_steps, dtype=preconditioner_dtype)

@@ -61,8 +61,8 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
     Returns:
         the FNO, or the FNO inside :class:`MultigridPatching`; ``(B, C_in, *S) -> (B, C_out, *S)``.
     """
-    if patch_levels < 0:
-        raise ValueError(f"patch_levels must be >= 0, got {patch_levels}")
+    if not isinstance(patch_levels, int) or patch_levels < 0:
+        raise ValueError(f"patch_levels must be an integer >= 0, got {patch_levels!r}")
     if patch_levels == 0:
         return FNO(in_channels, out_channels, ndim=ndim, grid=grid, factorization=factorization, rank=rank,
                    **fno_options)

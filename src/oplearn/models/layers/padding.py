@@ -39,10 +39,9 @@ class DomainPadding(nn.Module):
         return x[(Ellipsis, *(slice(0, s) for s in spatial))]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate", offset: int = 0
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate"
                     ) -> tuple[torch.Tensor, tuple[slice, ...]]:
-    """Pad every spatial axis of ``(B, C, *S)`` so that ``s - offset`` is a multiple of ``multiple``
-    (``offset = 1`` counts the intervals of a node-centred grid rather than its points).
+    """Pad every spatial axis of ``(B, C, *S)`` to the next multiple of ``multiple``.
 
     The padding is split between the two ends (the extra point, if odd, at the end) and filled by
     ``mode`` (``"replicate"``, ``"reflect"``, ``"circular"`` or ``"constant"``, as
@@ -51,7 +50,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate", off
     """
     flat, crop = [], []
     for s in x.shape[2:]:
-        extra = -(s - offset) % multiple
+        extra = -s % multiple
         before = extra // 2
         crop.append(slice(before, before + s))
         flat = [before, extra - before, *flat]  # F.pad lists the last axis first

@@ -8,7 +8,8 @@ points per axis (``P = w + 1 + 2 p`` or ``w + 2 p``, ``p`` the overlap):
 
 - level 0: the patch and ``p`` points of its neighbours on each side, at full resolution;
 - level ``l >= 1``: ``P`` points every ``2^l``-th point, a window ``2^l`` times as wide around the
-  same centre (at ``levels = 1`` it spans the whole domain).
+  same centre (at ``levels = 1`` as wide as the domain, but centred on the patch, so part of it
+  lies outside and comes from ``mode``).
 
 With ``positions=True`` (the default on node grids) the ``d`` global coordinates of the level-0
 points are appended as channels: on a bounded domain the solution depends on where a patch lies
@@ -16,7 +17,8 @@ points are appended as channels: on a bounded domain the solution depends on whe
 
 The inner model's outputs are cropped to their own patch and stitched. Outside the domain, values
 come from ``mode``: ``"circular"`` (periodic data), ``"reflect"``, ``"replicate"`` or ``"zeros"``.
-Sizes whose ``w`` is not an integer are padded (replicated) and cropped back at the end.
+Sizes whose ``w`` would not be an integer are handled as a slightly larger grid (the extra points
+split between both ends, counted as outside the domain) and cropped back at the end.
 
 Patches are processed independently, so the inner model's memory per sample shrinks with the
 patch (and patches can be spread over devices); the overlap and the coarse views carry the
@@ -33,7 +35,6 @@ import torch
 from torch import nn
 
 from oplearn.models.layers.grid import check_field, check_grid, check_ndim, grid_spacing
-from oplearn.models.layers.padding import pad_to_multiple
 
 PATCH_MODES = ("circular", "reflect", "replicate", "zeros")
 
@@ -73,8 +74,8 @@ class MultigridPatching(nn.Module):
                  levels: int = 1, padding_fraction: float = 0.125, mode: str = "reflect",
                  positions: bool | None = None):
         super().__init__()
-        if levels < 1:
-            raise ValueError(f"levels must be >= 1, got {levels}")
+        if not isinstance(levels, int) or levels < 1:
+            raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
         if padding_fraction < 0:
             raise ValueError(f"padding_fraction must be >= 0, got {padding_fraction}")
         if mode not in PATCH_MODES:
@@ -94,8 +95,8 @@ class MultigridPatching(nn.Module):
 
     def _views(self, x: torch.Tensor, widths: tuple[int, ...], overlaps: tuple[int, ...],
                origin: tuple[int, ...], spacing: tuple[float, ...]) -> torch.Tensor:
-        """``(B, C, *S) -> (B n^d, C', *P)``: every patch's views (and the coordinates
-        ``(index - origin) * spacing`` of its level-0 points)."""
+        """``(B, C, *S) -> (B n^d, C', *P)``: every patch's views (and the coordinates of its level-0
+        points). Patch positions count from ``origin`` points before the first point of ``x``."""
         batch, channels, spatial = x.shape[0], x.shape[1], x.shape[2:]
         n, d = self.patches, self.ndim
         spans = tuple(w + 2 * p for w, p in zip(widths, overlaps, strict=True))  # in intervals (node grids)
@@ -107,9 +108,9 @@ class MultigridPatching(nn.Module):
             for axis, size in enumerate(spatial):
                 left = (stride * spans[axis] - widths[axis]) // 2  # the window is centred on the patch
                 offsets = stride * torch.arange(points[axis], device=x.device) - left
-                index = torch.arange(n, device=x.device)[:, None] * widths[axis] + offsets  # (n, points)
-                if level == 0:
-                    coordinates.append((index - origin[axis]).to(x.dtype) * spacing[axis])
+                index = torch.arange(n, device=x.device)[:, None] * widths[axis] + offsets - origin[axis]
+                if level == 0:  # (n, points): the grid index of every view point, in x's numbering
+                    coordinates.append(index.to(x.dtype) * spacing[axis])
                 index, inside = _outside(index, size, self.mode)
                 view = view.index_select(2 + 2 * axis, index.flatten()).unflatten(2 + 2 * axis, (n, points[axis]))
                 if self.mode == "zeros":
@@ -152,10 +153,11 @@ class MultigridPatching(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_field(x, self.in_channels, self.ndim)
-        padded, crop = pad_to_multiple(x, self.patches, mode="replicate", offset=self.shared_edge)
-        widths = tuple((s - self.shared_edge) // self.patches for s in padded.shape[2:])
+        spatial, e = x.shape[2:], self.shared_edge
+        extra = tuple(-(s - e) % self.patches for s in spatial)  # points added to make w an integer
+        origin = tuple(k // 2 for k in extra)
+        widths = tuple((s + k - e) // self.patches for s, k in zip(spatial, extra, strict=True))
         overlaps = tuple(math.ceil(self.padding_fraction * w) for w in widths)
-        origin = tuple(c.start for c in crop[1:])
-        spacing = grid_spacing(x.shape[2:], self.grid)
-        out = self.inner(self._views(padded, widths, overlaps, origin, spacing))
-        return self._stitch(out, x.shape[0], widths, overlaps)[crop]
+        out = self.inner(self._views(x, widths, overlaps, origin, grid_spacing(spatial, self.grid)))
+        crop = tuple(slice(o, o + s) for o, s in zip(origin, spatial, strict=True))
+        return self._stitch(out, x.shape[0], widths, overlaps)[(Ellipsis, *crop)]
