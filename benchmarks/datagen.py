@@ -55,6 +55,22 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
+def _multigrid_in_chunks(coefficients: np.ndarray, tol: float, weighted: bool = False) -> tuple[np.ndarray, float]:
+    """Multigrid-CG on ``-div(a grad u) = 1`` for ``(N, s, s)`` coefficients in chunks of 8 (as
+    generation solves them): ``(N, s, s)`` solutions and the mean CG iterations. ``weighted``
+    checks the Jacobi-weighted residual (high contrast)."""
+    from oplearn.linalg import multigrid
+
+    out, its = [], []
+    for start in range(0, len(coefficients), 8):
+        operator = diffusion_stencil(coefficients[start:start + 8])
+        weight = operator[:, 1, 1].rsqrt() if weighted else None
+        result = multigrid.solve(operator, torch.ones_like(operator[:, 1, 1]), tol=tol, residual_weight=weight)
+        out.append(result.solution.numpy())
+        its.append(result.iterations)
+    return np.pad(np.concatenate(out), ((0, 0), (1, 1), (1, 1))), float(np.mean(its))
+
+
 def _darcy_row(s: int, samples: int, tol: float, device: str = "cpu") -> dict:
     """One line of the Darcy table: every method on the same ``samples`` coefficients."""
     coefficients = np.stack([darcy.sample_coefficient(np.random.default_rng([s, i]), s) for i in range(samples)])
@@ -86,21 +102,9 @@ def _darcy_row(s: int, samples: int, tol: float, device: str = "cpu") -> dict:
     row["methods"]["amg-cg"] = {"seconds_per_sample": seconds / samples, "iterations": float(np.mean(its)),
                                 "error": error(padded)}
 
-    def multigrid_chunks():
-        from oplearn.linalg import multigrid
-
-        out, its = [], []
-        for start in range(0, samples, 8):
-            chunk = coefficients[start:start + 8]
-            rhs = torch.ones(len(chunk), s - 2, s - 2, dtype=torch.float64)
-            result = multigrid.solve(diffusion_stencil(chunk), rhs, tol=tol)
-            out.append(result.solution.numpy())
-            its.append(result.iterations)
-        return np.pad(np.concatenate(out), ((0, 0), (1, 1), (1, 1))), its
-
-    (u, its), seconds = _timed(multigrid_chunks)
+    (u, its), seconds = _timed(lambda: _multigrid_in_chunks(coefficients, tol))
     row["methods"]["multigrid-cg (batch 8)"] = {"seconds_per_sample": seconds / samples,
-                                                "iterations": float(np.mean(its)), "error": error(u)}
+                                                "iterations": its, "error": error(u)}
     if device != "cpu":  # the whole set in one batch; the first (warm-up) solve is not timed
         darcy.solve(coefficients[:2], solver="mg", device=device, tol=tol)
         u, seconds = _timed(lambda: darcy.solve(coefficients, solver="mg", device=device, tol=tol))
@@ -131,26 +135,14 @@ def _high_contrast_row(s: int, distribution: str, contrast: float, samples: int,
     Jacobi-scaled residual of :mod:`oplearn.pdes.high_contrast` checked against ``tol``. A method
     that misses ``tol`` is reported as failed; where the direct solve does (its rounding floor),
     the reference solution and timing come from the direct solve checked at 1e-8."""
-    from oplearn.linalg import multigrid
     from oplearn.pdes import high_contrast as hc
 
     params = {"distribution": distribution, "contrast": contrast}
     coefficients = np.stack([hc.sample_coefficient(np.random.default_rng([s, i]), s, **params)
                              for i in range(samples)])
-
-    def multigrid_chunks():
-        out, its = [], []
-        for start in range(0, samples, 8):
-            operator = diffusion_stencil(coefficients[start:start + 8])
-            weight = operator[:, 1, 1].rsqrt()
-            result = multigrid.solve(operator, torch.ones_like(weight), tol=tol, residual_weight=weight)
-            out.append(result.solution.numpy())
-            its.append(result.iterations)
-        return np.pad(np.concatenate(out), ((0, 0), (1, 1), (1, 1))), float(np.mean(its))
-
     runs = {"direct": lambda: (hc.solve(coefficients, solver="direct", tol=tol), None),
             "amg-cg": lambda: (hc.solve(coefficients, solver="amg", tol=tol), None),
-            "multigrid-cg (batch 8)": multigrid_chunks}
+            "multigrid-cg (batch 8)": lambda: _multigrid_in_chunks(coefficients, tol, weighted=True)}
     methods, solutions = {}, {}
     for name, run in runs.items():
         try:

@@ -98,6 +98,7 @@ def galerkin(stencil: torch.Tensor) -> torch.Tensor:
     m = n // 2
     index = torch.arange(m, device=stencil.device)
     coarse = stencil.new_zeros(batch, 3, 3, m, m)
+
     def neighbour(colour: int) -> torch.Tensor:  # (colour - I) mod 3 = 0, 1, 2 -> offset 0, 1, -1
         v = (colour - index) % 3
         return torch.where(v == 2, -1, v)
@@ -219,12 +220,11 @@ def solve(stencil: torch.Tensor, rhs: torch.Tensor, *, tol: float = 1e-10, max_i
         raise InvalidInputError(f"rhs is on {rhs.device} but the stencil on {stencil.device}")
     if rhs.shape != (stencil.shape[0], *stencil.shape[-2:]):
         raise InvalidInputError(f"rhs must be {(stencil.shape[0], *stencil.shape[-2:])}, got {tuple(rhs.shape)}")
-    mg = Multigrid.build(stencil, smoothing_steps=smoothing_steps, dtype=preconditioner_dtype)
-    offsets = nonzero_offsets(stencil)
-
     if residual_weight is not None and residual_weight.shape != rhs.shape:
         raise InvalidInputError(f"residual_weight must be {tuple(rhs.shape)}, got {tuple(residual_weight.shape)}")
     weight = torch.ones_like(rhs) if residual_weight is None else residual_weight.to(rhs)
+    mg = Multigrid.build(stencil, smoothing_steps=smoothing_steps, dtype=preconditioner_dtype)
+    offsets = nonzero_offsets(stencil)
 
     def dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return (u * v).sum(dim=(-2, -1), keepdim=True)

@@ -15,11 +15,11 @@ DIRECT_MAX_UNKNOWNS = 100 * 100
 MG_MIN_UNKNOWNS = 50 * 50  # measured (datagen.py): multigrid beats spsolve from 65 points per side (63^2 unknowns)
 
 
-def choose_spd_solver(s: int, device: str = "cpu") -> str:
+def choose_spd_solver(s: int, device: str = "cpu", mg_min_unknowns: int = MG_MIN_UNKNOWNS) -> str:
     """The fastest measured solver for a 2D diffusion problem with ``s`` points per side
-    (``benchmarks/datagen.py``): multigrid on a GPU and from ``MG_MIN_UNKNOWNS`` on the CPU, the
-    direct solver below."""
-    return "mg" if device != "cpu" or (s - 2) ** 2 > MG_MIN_UNKNOWNS else "direct"
+    (``benchmarks/datagen.py``): multigrid on a GPU and above ``mg_min_unknowns`` on the CPU, the
+    direct solver below (Darcy's threshold by default)."""
+    return "mg" if device != "cpu" or (s - 2) ** 2 > mg_min_unknowns else "direct"
 
 
 def solve_spd(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",

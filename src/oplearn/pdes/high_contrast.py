@@ -36,7 +36,7 @@ plain relative residual of even an exact (backward-stable) LU solve sits at its 
 scaled residual (``residual_weight``); it restarts from the true residual where CG's updated one
 has drifted, and so reaches 1e-10 at contrast 1e6 and 257 points, where the direct and AMG solves
 stop at 1.5e-10 and 1.3e-10 (``benchmarks/datagen.py --part high-contrast``); at 513 points none of
-the three reaches it (about 3e-10), nor at higher contrast: pass a larger ``tol`` there.
+the three reaches it (1.8e-10 to 3.2e-10): pass a larger ``tol`` there and at higher contrast.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import DIRECT_MAX_UNKNOWNS, solve_spd
+from oplearn.linalg.solve import DIRECT_MAX_UNKNOWNS, choose_spd_solver, solve_spd
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
     broadcast_field,
@@ -149,7 +149,7 @@ def choose_solver(s: int, device: str = "cpu") -> str:
     high-contrast``): multigrid on a GPU and above ``DIRECT_MAX_UNKNOWNS``, else the direct solver.
     Measured: multigrid beat AMG-CG in every case and the direct solver from 257 points on; at 129
     points it is 2-3x faster on smooth coefficients and 0.8-1.0x on binary ones."""
-    return "mg" if device != "cpu" or (s - 2) ** 2 > DIRECT_MAX_UNKNOWNS else "direct"
+    return choose_spd_solver(s, device, mg_min_unknowns=DIRECT_MAX_UNKNOWNS)
 
 
 def solve(
