@@ -33,20 +33,25 @@ def cli() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HDF5 file to write.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--shard", default="0/1", show_default=True, help="k/n: write only the k-th of n shards.")
-@click.option("--solver", help="Linear solver of elliptic problems (default auto): direct, amg or "
-              "mg (darcy), direct or amg (poisson, high-contrast), direct or gmres (helmholtz, "
-              "advection-diffusion).")
+@click.option("--solver", help="Linear solver of elliptic problems (default auto); each problem's "
+              "choices: `oplearn info --pdes`.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True),
               help="Relative residual every linear solve must reach (default 1e-10).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="A parameter of the PDE (repeatable), e.g. --param nu=0.05 for burgers.")
 @click.option("--device", default="cpu", show_default=True,
-              help="cpu or cuda: where batched PyTorch solvers (burgers, navier-stokes) run.")
+              help="cpu or cuda: where the batched PyTorch solvers run (burgers, navier-stokes, "
+              "and the multigrid of darcy and high-contrast; `oplearn info --pdes`).")
+@click.option("--chunk-size", type=click.IntRange(min=1),
+              help="Samples a batched solver solves at once (default 8 on cpu, 32 on cuda); an "
+              "unfinished run resumes with the one it started with.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, workers: int,
              shard: str, solver: str | None, tol: float | None, param_items: tuple[str, ...],
-             device: str, quiet: bool) -> None:
-    """Solve PDE for random inputs and write a dataset file (atomic, resumable)."""
+             device: str, chunk_size: int | None, quiet: bool) -> None:
+    """Solve PDE for random inputs and write a dataset file (atomic, resumable).
+
+    PDE is one of the names that `oplearn info --pdes` lists."""
     from oplearn.data.generation import generate as run_generation
     from oplearn.data.generation import parse_shard
 
@@ -54,7 +59,7 @@ def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, work
     params.update({k: v for k, v in (("solver", solver), ("tol", tol)) if v is not None})
     result = run_generation(pde, samples=samples, resolution=resolution, seed=seed, out=out,
                             workers=workers, shard=parse_shard(shard), params=params,
-                            progress=not quiet, device=device)
+                            progress=not quiet, device=device, chunk_size=chunk_size)
     note = "already complete" if result.solved_now == 0 else f"{result.solved_now} solved now"
     click.echo(f"{result.path}: {result.samples} samples ({note})")
 
@@ -73,10 +78,23 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--models", "list_models", is_flag=True, help="List the registered models instead.")
-def info(files: tuple[Path, ...], list_models: bool) -> None:
-    """Print what dataset files hold (shapes, value ranges, provenance), or the models."""
+@click.option("--pdes", "list_pdes", is_flag=True,
+              help="List the PDE families of `oplearn generate` (solvers, devices) instead.")
+def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
+    """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs."""
     from oplearn.data.dataset import load
 
+    if list_pdes:
+        from oplearn import pdes
+
+        for name in pdes.available():
+            problem = pdes.get(name)
+            devices = "cpu" if problem.solve_batch is None else (
+                "cpu, cuda (mg)" if "mg" in problem.solvers else "cpu, cuda")
+            solvers = ", ".join(problem.solvers)
+            click.echo(f"{name:<20} {problem.ndim}D {problem.grid:<9} solver: {solvers:<22} "
+                       f"device: {devices:<15} {problem.description}")
+        return
     if list_models:
         from oplearn import models
 

@@ -37,6 +37,16 @@ def test_every_command_has_help(capsys, command):
     assert code == 0 and "Usage:" in out
 
 
+def test_info_lists_every_pde_with_its_solvers_and_devices(capsys):
+    from oplearn import pdes
+
+    code, out, _ = run_cli(capsys, "info", "--pdes")
+    rows = {line.split()[0]: line for line in out.strip().splitlines()}
+    assert code == 0 and sorted(rows) == pdes.available()
+    assert "solver: auto, direct, amg, mg" in rows["darcy"] and "cuda (mg)" in rows["darcy"]
+    assert "device: cpu, cuda " in rows["navier-stokes"] and "cuda" not in rows["helmholtz"]
+
+
 def test_console_script_exit_code_and_single_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "oplearn.cli", "info", str(tmp_path / "nope.h5")],
                           capture_output=True, text=True)

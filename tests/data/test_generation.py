@@ -55,7 +55,7 @@ def test_rerun_is_a_no_op_and_different_settings_are_refused(tmp_path):
 @pytest.mark.parametrize("kwargs, match", [
     ({"samples": 0}, "samples"), ({"resolution": 2}, "resolution"), ({"workers": 0}, "workers"),
     ({"shard": (0, 3)}, "empty"), ({"shard": (2, 2)}, "0 <= k < n"), ({"params": {"solver": "magic"}}, "solver"),
-    ({"params": {"colour": 1}}, "unknown parameter"),
+    ({"params": {"colour": 1}}, "unknown parameter"), ({"chunk_size": 0}, "chunk-size"),
 ])
 def test_invalid_settings_raise_before_writing(tmp_path, kwargs, match):
     args = {"samples": 2, "resolution": 9, "seed": 0, "out": tmp_path / "x.h5", "progress": False}
@@ -63,6 +63,30 @@ def test_invalid_settings_raise_before_writing(tmp_path, kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         generate("darcy", **args)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_chunk_size_changes_the_parts_not_the_data_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    from oplearn.data import generation
+
+    clean = generate("darcy", samples=7, resolution=9, seed=0, out=tmp_path / "clean.h5", progress=False)
+    real_solve_chunk, calls = generation._solve_chunk, []
+
+    def interrupted(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args[4])
+        return real_solve_chunk(*args)
+
+    out = tmp_path / "d.h5"
+    monkeypatch.setattr(generation, "_solve_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate("darcy", samples=7, resolution=9, seed=0, out=out, chunk_size=3, progress=False)
+    monkeypatch.setattr(generation, "_solve_chunk", real_solve_chunk)
+    assert calls == [[0, 1, 2]] and len(list((tmp_path / "d.h5.parts").glob("chunk_*.npz"))) == 1
+    with pytest.raises(DataFileError, match="unfinished run with --chunk-size 3"):
+        generate("darcy", samples=7, resolution=9, seed=0, out=out, progress=False)
+    resumed = generate("darcy", samples=7, resolution=9, seed=0, out=out, chunk_size=3, progress=False)
+    assert resumed.solved_now == 4 and out.read_bytes() == clean.path.read_bytes()
 
 
 def test_killed_generation_resumes_to_the_identical_file(tmp_path):

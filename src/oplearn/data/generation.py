@@ -7,10 +7,12 @@ assembled into ``OUT`` (written to a temporary name, then renamed) and the parts
 Killing the process at any moment and rerunning the same command therefore yields the same file,
 byte for byte, as an uninterrupted run.
 
-Problems with a batched solver (Burgers, Navier-Stokes) solve each chunk of samples together,
-chunks aligned on multiples of ``CHUNK_SIZE``. Batched FFTs may round differently from single ones
-(observed: 2e-16), so a shard boundary that is not a multiple of ``CHUNK_SIZE`` can change a stored
-float32 value in its last bit, with a probability of order 1e-9 per value.
+Problems with a batched solver (Burgers, Navier-Stokes, the multigrid of Darcy and high contrast)
+solve each chunk of samples together, chunks aligned on multiples of the chunk size (default
+``CHUNK_SIZE`` on a CPU, ``GPU_CHUNK_SIZE`` on a GPU). Batched FFTs may round differently from
+single ones (observed: 2e-16), so a shard boundary that is not a multiple of the chunk size, or
+another chunk size, can change a stored float32 value in its last bit, with a probability of order
+1e-9 per value. An unfinished run resumes only with the chunk size it started with.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from oplearn.data.hdf5 import read_provenance, write_file
 from oplearn.errors import DataFileError, InvalidInputError
 from oplearn.pdes import problem as problems
 
-CHUNK_SIZE = 8
+CHUNK_SIZE = 8  # samples solved together on a CPU (more leave the cache; see navier_stokes)
+GPU_CHUNK_SIZE = 32  # on a GPU, where larger batches fill the device
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -91,6 +94,7 @@ def generate(
     params: dict[str, Any] | None = None,
     progress: bool = True,
     device: str = "cpu",
+    chunk_size: int | None = None,
 ) -> GenerationResult:
     """Generate (or finish generating) shard ``shard`` of a dataset of ``samples`` samples.
 
@@ -105,6 +109,8 @@ def generate(
         params: overrides of the problem's default parameters.
         device: ``"cpu"`` or ``"cuda"``, for problems with a batched PyTorch solver (the data do
             not depend on it beyond rounding; it is not part of the provenance).
+        chunk_size: samples a batched solver solves at once and a resumable part holds;
+            default ``CHUNK_SIZE`` on a CPU, ``GPU_CHUNK_SIZE`` on a GPU.
     """
     problem = problems.get(name)
     params = problem.params(**(params or {}))
@@ -127,6 +133,9 @@ def generate(
 
         if not torch.cuda.is_available():
             raise InvalidInputError(f"--device {device}: no CUDA device is available")
+    chunk_size = chunk_size if chunk_size is not None else (CHUNK_SIZE if device == "cpu" else GPU_CHUNK_SIZE)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidInputError(f"--chunk-size must be a positive integer, got {chunk_size!r}")
     k, n = shard
     _check_shard(k, n)
     start, stop = k * samples // n, (k + 1) * samples // n
@@ -162,15 +171,20 @@ def generate(
 
     parts.mkdir(exist_ok=True)
     meta_path = parts / "provenance.json"
+    meta = {**provenance, "chunk_size": chunk_size}  # the parts' layout, not the data's provenance
     if meta_path.exists():
-        if json.loads(meta_path.read_text()) != provenance:
+        started = json.loads(meta_path.read_text())
+        if started.get("chunk_size") != chunk_size and {**started, "chunk_size": chunk_size} == meta:
+            raise DataFileError(f"{parts} holds an unfinished run with --chunk-size "
+                                f"{started.get('chunk_size')}; resume it with that or remove it")
+        if started != meta:
             raise DataFileError(f"{parts} holds an unfinished run with different settings; remove it")
     else:
-        _write_json_atomic(meta_path, provenance)
+        _write_json_atomic(meta_path, meta)
 
-    # Chunks are aligned on multiples of CHUNK_SIZE so that batched solvers see the same groups
+    # Chunks are aligned on multiples of chunk_size so that batched solvers see the same groups
     # of samples whatever the sharding (a shard edge inside a group splits it; see module notes).
-    edges = [start, *range((start // CHUNK_SIZE + 1) * CHUNK_SIZE, stop, CHUNK_SIZE), stop]
+    edges = [start, *range((start // chunk_size + 1) * chunk_size, stop, chunk_size), stop]
     chunks = [list(range(a, b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     paths = [str(parts / f"chunk_{c:06d}.npz") for c in range(len(chunks))]
     todo = [c for c, p in enumerate(paths) if not os.path.exists(p)]
