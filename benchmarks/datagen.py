@@ -38,6 +38,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 import torch  # noqa: E402
+from machine import describe  # noqa: E402
 
 from oplearn.errors import SolverError  # noqa: E402
 from oplearn.linalg.solve import choose_spd_solver  # noqa: E402
@@ -394,6 +395,7 @@ def main() -> None:
     if args.device != "cpu":
         results["device"] = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else args.device
     results["threads"] = 1
+    results["machine"] = describe(args.device)
     if {"all", "darcy"} & set(args.part):
         rows = {row["s"]: row for row in results.get("darcy", [])}  # a partial run replaces its sizes
         rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol, args.device)})

@@ -43,8 +43,8 @@ def cli() -> None:
               help="cpu or cuda: where the batched PyTorch solvers run (burgers, navier-stokes, "
               "and the multigrid of darcy and high-contrast; `oplearn info --pdes`).")
 @click.option("--chunk-size", type=click.IntRange(min=1),
-              help="Samples a batched solver solves at once (default 8 on cpu, 32 on cuda); an "
-              "unfinished run resumes with the one it started with.")
+              help="Samples a batched solver solves at once, one resumable part holds and one "
+              "worker takes (default 8 on cpu, 128 on cuda; an unfinished run: the one it started with).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(pde: str, samples: int, resolution: int, seed: int, out: Path, workers: int,
              shard: str, solver: str | None, tol: float | None, param_items: tuple[str, ...],
@@ -84,6 +84,8 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
     """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs."""
     from oplearn.data.dataset import load
 
+    if sum((list_pdes, list_models, bool(files))) > 1:
+        raise InvalidInputError("give dataset files, --models or --pdes, one of them")
     if list_pdes:
         from oplearn import pdes
 
@@ -91,7 +93,7 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
             problem = pdes.get(name)
             devices = "cpu" if problem.solve_batch is None else (
                 "cpu, cuda (mg)" if "mg" in problem.solvers else "cpu, cuda")
-            solvers = ", ".join(problem.solvers)
+            solvers = ", ".join(problem.solvers) if "solver" in problem.defaults else "-"
             click.echo(f"{name:<20} {problem.ndim}D {problem.grid:<9} solver: {solvers:<22} "
                        f"device: {devices:<15} {problem.description}")
         return

@@ -45,6 +45,7 @@ def test_info_lists_every_pde_with_its_solvers_and_devices(capsys):
     assert code == 0 and sorted(rows) == pdes.available()
     assert "solver: auto, direct, amg, mg" in rows["darcy"] and "cuda (mg)" in rows["darcy"]
     assert "device: cpu, cuda " in rows["navier-stokes"] and "cuda" not in rows["helmholtz"]
+    assert "solver: - " in rows["burgers"]  # time-dependent problems take no --solver
 
 
 def test_console_script_exit_code_and_single_line(tmp_path):
@@ -113,7 +114,7 @@ def _three_channel_file(path):
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "nan", "channels", "epochs", "model",
-                                  "shard", "pde", "config", "device"])
+                                  "shard", "pde", "config", "device", "chunk", "info"])
 def test_bad_input_gives_one_line_exit_2_and_writes_nothing(capsys, tmp_path, darcy_files, case):
     out = tmp_path / "out"
     train = ["train", "--data", darcy_files / "train.h5", "--out", out, "--quiet"]
@@ -135,6 +136,9 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(capsys, tmp_path, da
         "config": (train + ["--config", bad_yaml], "invalid YAML"),
         "device": (train + ["--device", "cuda"] if not torch.cuda.is_available()
                    else train + ["--device", "tpu9"], "device"),
+        "chunk": (["generate", "darcy", "--samples", "4", "--resolution", "9", "--chunk-size", "0",
+                   "--out", out / "x.h5"], "--chunk-size"),
+        "info": (["info", "--pdes", "--models"], "one of them"),
     }
     args, match = cases[case]
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -56,6 +56,7 @@ def test_rerun_is_a_no_op_and_different_settings_are_refused(tmp_path):
     ({"samples": 0}, "samples"), ({"resolution": 2}, "resolution"), ({"workers": 0}, "workers"),
     ({"shard": (0, 3)}, "empty"), ({"shard": (2, 2)}, "0 <= k < n"), ({"params": {"solver": "magic"}}, "solver"),
     ({"params": {"colour": 1}}, "unknown parameter"), ({"chunk_size": 0}, "chunk-size"),
+    ({"chunk_size": 2.5}, "chunk-size"), ({"chunk_size": True}, "chunk-size"),
 ])
 def test_invalid_settings_raise_before_writing(tmp_path, kwargs, match):
     args = {"samples": 2, "resolution": 9, "seed": 0, "out": tmp_path / "x.h5", "progress": False}
@@ -84,9 +85,52 @@ def test_chunk_size_changes_the_parts_not_the_data_and_a_resume_keeps_it(tmp_pat
     monkeypatch.setattr(generation, "_solve_chunk", real_solve_chunk)
     assert calls == [[0, 1, 2]] and len(list((tmp_path / "d.h5.parts").glob("chunk_*.npz"))) == 1
     with pytest.raises(DataFileError, match="unfinished run with --chunk-size 3"):
-        generate("darcy", samples=7, resolution=9, seed=0, out=out, progress=False)
-    resumed = generate("darcy", samples=7, resolution=9, seed=0, out=out, chunk_size=3, progress=False)
+        generate("darcy", samples=7, resolution=9, seed=0, out=out, chunk_size=4, progress=False)
+    resumed = generate("darcy", samples=7, resolution=9, seed=0, out=out, progress=False)  # keeps 3
     assert resumed.solved_now == 4 and out.read_bytes() == clean.path.read_bytes()
+
+
+def test_unfinished_run_without_a_recorded_chunk_size_resumes_with_eight(tmp_path):
+    """Parts written before the chunk size was recorded hold chunks of CHUNK_SIZE = 8."""
+    import json
+
+    from oplearn.data import generation
+
+    clean = generate("darcy", samples=12, resolution=9, seed=0, out=tmp_path / "clean.h5", progress=False)
+    out = tmp_path / "d.h5"
+    parts = tmp_path / "d.h5.parts"
+    parts.mkdir()
+    provenance = read_provenance(clean.path)
+    (parts / "provenance.json").write_text(json.dumps(provenance))
+    generation._solve_chunk("darcy", provenance["params"], 9, 0, list(range(8)), str(parts / "chunk_000000.npz"))
+    resumed = generate("darcy", samples=12, resolution=9, seed=0, out=out, chunk_size=np.int64(8), progress=False)
+    assert resumed.solved_now == 4 and out.read_bytes() == clean.path.read_bytes()
+
+
+def test_batched_solver_gives_the_same_data_in_any_chunk_size(tmp_path):
+    params = {"solver_resolution": 128, "t": 0.1}
+    files = [generate("burgers", samples=6, resolution=64, seed=0, out=tmp_path / f"c{c}.h5", params=params,
+                      chunk_size=c, progress=False).path for c in (1, 4)]
+    single, batched = load(files[0]), load(files[1])
+    np.testing.assert_array_equal(single.inputs.numpy(), batched.inputs.numpy())
+    np.testing.assert_allclose(batched.outputs.numpy(), single.outputs.numpy(), rtol=0,
+                               atol=1e-6 * single.outputs.abs().max().item())
+
+
+def test_running_out_of_gpu_memory_names_the_chunk_size(tmp_path, monkeypatch):
+    from oplearn.data import generation
+    from oplearn.pdes.problem import Problem
+
+    def out_of_memory(self, rngs, s, params, device):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Problem, "sample_and_solve_many", out_of_memory)
+    chunk = tmp_path / "chunk.npz"
+    with pytest.raises(InvalidInputError, match="cuda ran out of memory solving 2 samples at once; give a smaller --chunk-size"):
+        generation._solve_chunk("darcy", {}, 9, 0, [0, 1], str(chunk), "cuda")
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):  # not the GPU's: unchanged
+        generation._solve_chunk("darcy", {}, 9, 0, [0, 1], str(chunk), "cpu")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_killed_generation_resumes_to_the_identical_file(tmp_path):

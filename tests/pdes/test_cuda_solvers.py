@@ -55,7 +55,7 @@ def test_navier_stokes_on_cuda_matches_cpu(scheme):
                                           ("navier-stokes", {"t": 0.02, "dt": 1e-3, "snapshots": 2,
                                                              "solver_resolution": 32})])
 def test_generation_on_cuda_writes_the_cpu_data(name, params, tmp_path):
-    files = {device: generate(name, samples=3, resolution=32 if name == "navier-stokes" else 33, seed=0,
+    files = {device: generate(name, samples=10, resolution=32 if name == "navier-stokes" else 33, seed=0,
                               out=tmp_path / f"{device}.h5", params=params, progress=False,
                               device=device).path for device in ("cpu", "cuda")}
     (x_cpu, y_cpu, _), (x_gpu, y_gpu, _) = (read_file(files["cpu"]), read_file(files["cuda"]))

@@ -12,12 +12,14 @@ solve each chunk of samples together, chunks aligned on multiples of the chunk s
 ``CHUNK_SIZE`` on a CPU, ``GPU_CHUNK_SIZE`` on a GPU). Batched FFTs may round differently from
 single ones (observed: 2e-16), so a shard boundary that is not a multiple of the chunk size, or
 another chunk size, can change a stored float32 value in its last bit, with a probability of order
-1e-9 per value. An unfinished run resumes only with the chunk size it started with.
+1e-9 per value. The chunk size is also the size of each resumable part and the unit of work of
+``workers``; an unfinished run resumes with the chunk size it started with.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +37,7 @@ from oplearn.errors import DataFileError, InvalidInputError
 from oplearn.pdes import problem as problems
 
 CHUNK_SIZE = 8  # samples solved together on a CPU (more leave the cache; see navier_stokes)
-GPU_CHUNK_SIZE = 32  # on a GPU, where larger batches fill the device
+GPU_CHUNK_SIZE = 128  # on a GPU, where larger batches fill the device (benchmarks/generation_chunks.py)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -69,11 +71,30 @@ def _solve_chunk(name: str, params: dict[str, Any], resolution: int, seed: int,
     """Sample and solve ``indices``; write them to ``chunk_path`` atomically; return solve time."""
     problem = problems.get(name)
     rngs = [np.random.default_rng([seed, index]) for index in indices]
-    inputs, outputs, solve_seconds = problem.sample_and_solve_many(rngs, resolution, params, device)
+    try:
+        inputs, outputs, solve_seconds = problem.sample_and_solve_many(rngs, resolution, params, device)
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError among them
+        if device == "cpu" or "out of memory" not in str(exc):
+            raise
+        raise InvalidInputError(f"{device} ran out of memory solving {len(indices)} samples at once; "
+                                "give a smaller --chunk-size") from None
     tmp = chunk_path + ".tmp.npz"
     np.savez(tmp, inputs=inputs.astype(np.float32), outputs=outputs.astype(np.float32))
     os.replace(tmp, chunk_path)
     return solve_seconds
+
+
+def _checked_chunk_size(chunk_size: Any) -> int | None:
+    """``None`` or a positive integer (NumPy integers too) as a plain ``int``."""
+    if chunk_size is None:
+        return None
+    try:
+        size = operator.index(chunk_size)
+    except TypeError:
+        size = 0
+    if isinstance(chunk_size, bool) or size < 1:
+        raise InvalidInputError(f"--chunk-size must be a positive integer, got {chunk_size!r}")
+    return size
 
 
 def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
@@ -109,8 +130,9 @@ def generate(
         params: overrides of the problem's default parameters.
         device: ``"cpu"`` or ``"cuda"``, for problems with a batched PyTorch solver (the data do
             not depend on it beyond rounding; it is not part of the provenance).
-        chunk_size: samples a batched solver solves at once and a resumable part holds;
-            default ``CHUNK_SIZE`` on a CPU, ``GPU_CHUNK_SIZE`` on a GPU.
+        chunk_size: samples a batched solver solves at once, a resumable part holds and a worker
+            takes as one job; default ``CHUNK_SIZE`` on a CPU, ``GPU_CHUNK_SIZE`` on a GPU, and
+            for an unfinished run the size it started with (another explicit one is refused).
     """
     problem = problems.get(name)
     params = problem.params(**(params or {}))
@@ -133,9 +155,7 @@ def generate(
 
         if not torch.cuda.is_available():
             raise InvalidInputError(f"--device {device}: no CUDA device is available")
-    chunk_size = chunk_size if chunk_size is not None else (CHUNK_SIZE if device == "cpu" else GPU_CHUNK_SIZE)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidInputError(f"--chunk-size must be a positive integer, got {chunk_size!r}")
+    requested_chunk_size = _checked_chunk_size(chunk_size)
     k, n = shard
     _check_shard(k, n)
     start, stop = k * samples // n, (k + 1) * samples // n
@@ -171,16 +191,18 @@ def generate(
 
     parts.mkdir(exist_ok=True)
     meta_path = parts / "provenance.json"
-    meta = {**provenance, "chunk_size": chunk_size}  # the parts' layout, not the data's provenance
     if meta_path.exists():
         started = json.loads(meta_path.read_text())
-        if started.get("chunk_size") != chunk_size and {**started, "chunk_size": chunk_size} == meta:
-            raise DataFileError(f"{parts} holds an unfinished run with --chunk-size "
-                                f"{started.get('chunk_size')}; resume it with that or remove it")
-        if started != meta:
+        # The parts' layout, not the data's provenance; runs from before it was recorded used 8.
+        chunk_size = started.pop("chunk_size", CHUNK_SIZE)
+        if started != provenance:
             raise DataFileError(f"{parts} holds an unfinished run with different settings; remove it")
+        if requested_chunk_size not in (None, chunk_size):
+            raise DataFileError(f"{parts} holds an unfinished run with --chunk-size {chunk_size}; "
+                                "resume it with that (or without --chunk-size) or remove it")
     else:
-        _write_json_atomic(meta_path, meta)
+        chunk_size = requested_chunk_size or (CHUNK_SIZE if device == "cpu" else GPU_CHUNK_SIZE)
+        _write_json_atomic(meta_path, {**provenance, "chunk_size": chunk_size})
 
     # Chunks are aligned on multiples of chunk_size so that batched solvers see the same groups
     # of samples whatever the sharding (a shard edge inside a group splits it; see module notes).
