@@ -41,6 +41,20 @@ def test_output_shapes_at_two_resolutions(name, ndim, grid):
         assert torch.isfinite(y).all()
 
 
+@pytest.mark.parametrize("name, ndim", _cases())
+def test_training_works_after_inference_mode(name, ndim):
+    """Tensors a model caches during ``torch.inference_mode()`` must not poison later training."""
+    torch.manual_seed(0)
+    model = build(name, in_channels=1, out_channels=1, ndim=ndim)
+    x = torch.randn(2, 1, *(SIZES[ndim][0],) * ndim)
+    with torch.inference_mode():
+        expected = model(x)
+    loss = model(x).square().mean()
+    loss.backward()  # raised "Inference tensors cannot be saved for backward" before the fix
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    torch.testing.assert_close(model(x).detach(), expected.clone(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", available())
 def test_wrong_channels_or_dimension_raise_value_error(name):
     ndim = entry(name).ndims[-1]

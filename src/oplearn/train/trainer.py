@@ -41,12 +41,13 @@ class Surrogate:
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode, computed
-        on the model's device and returned on the inputs' device."""
+        """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode and without
+        gradients, computed on the model's device and returned on the inputs' device."""
         self.model.eval()
         device = self.normalizer_in.mean.device
-        outs = [self.normalizer_out.decode(self.model(self.normalizer_in.encode(x.to(device))))
-                for x in inputs.split(batch_size)]
+        with torch.no_grad():
+            outs = [self.normalizer_out.decode(self.model(self.normalizer_in.encode(x.to(device))))
+                    for x in inputs.split(batch_size)]
         return torch.cat(outs).to(inputs.device)
 
     def to(self, device: torch.device | str) -> Surrogate:

@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+import torch
+
 T = TypeVar("T")
 
 
@@ -20,11 +22,14 @@ class GridCache(Generic[T]):
         self._values: OrderedDict[Hashable, T] = OrderedDict()
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
-        """The value of ``key``, computed by ``build()`` when it is not cached."""
+        """The value of ``key``, computed by ``build()`` when it is not cached. Values are built
+        outside inference mode: a tensor made under ``torch.inference_mode()`` could not be used
+        by autograd later, and the cache outlives that context."""
         if key in self._values:
             self._values.move_to_end(key)
             return self._values[key]
-        value = self._values[key] = build()
+        with torch.inference_mode(False):
+            value = self._values[key] = build()
         if len(self._values) > self.max_entries:
             self._values.popitem(last=False)
         return value
