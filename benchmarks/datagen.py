@@ -11,6 +11,9 @@ Parts (each writes its section of benchmarks/results/datagen.json and prints a t
   SciPy's ``spsolve`` (the baseline), pyamg AMG-CG, our batched geometric multigrid (chunks of 8
   samples, as generation uses) and ``solver="auto"``; CG iterations; the largest relative max-norm
   error against the direct solution. All iterative solves to relative residual ``--tol``.
+- ``darcy-batch``: seconds per sample by batch size at 65 to 257 points per side: ``spsolve`` and
+  AMG-CG one sample at a time, multigrid-CG on batches of 1, 2, 4 and 8 (where ``solver="auto"``
+  switches from the direct solver to multigrid depends on the batch).
 - ``high-contrast``: seconds per sample at 129, 257 and 513 points per side for the direct solver,
   AMG-CG and batched multigrid-CG on high-contrast diffusion (gaussian and binary coefficients,
   contrast 1e4 and 1e6), with the error against the direct solution.
@@ -111,7 +114,7 @@ def _darcy_row(s: int, samples: int, tol: float, device: str = "cpu") -> dict:
         u, seconds = _timed(lambda: darcy.solve(coefficients, solver="mg", device=device, tol=tol))
         row["methods"][f"multigrid-cg on {device} (batch {samples})"] = {
             "seconds_per_sample": seconds / samples, "iterations": None, "error": error(u)}
-    chosen = choose_spd_solver(s)
+    chosen = choose_spd_solver(s, batch=8)
     u, seconds = _timed(lambda: np.concatenate([
         darcy.solve(coefficients[i:i + 8], solver="auto", tol=tol) for i in range(0, samples, 8)]))
     row["methods"][f"auto ({chosen})"] = {"seconds_per_sample": seconds / samples, "iterations": None,
@@ -126,6 +129,28 @@ def _darcy_row(s: int, samples: int, tol: float, device: str = "cpu") -> dict:
 
 def darcy_part(sizes: list[int], samples: int, tol: float, device: str = "cpu") -> list[dict]:
     return [_darcy_row(s, samples, tol, device) for s in sizes]
+
+
+def darcy_batch_part(sizes: list[int], tol: float, samples: int = 8) -> list[dict]:
+    """Seconds per sample of each solver on ``samples`` Darcy problems, by batch size (warm)."""
+    rows = []
+    for s in sizes:
+        coefficients = np.stack([darcy.sample_coefficient(np.random.default_rng([s, i]), s)
+                                 for i in range(samples)])
+        darcy.solve(coefficients[:1], solver="mg", tol=tol)  # warm-up
+        seconds = {}
+        for solver in ("direct", "amg"):
+            _, sec = _timed(lambda c=coefficients, sv=solver: [darcy.solve(a, solver=sv, tol=tol) for a in c])
+            seconds[f"{solver}, one at a time"] = sec / samples
+        for batch in (1, 2, 4, 8):
+            _, sec = _timed(lambda c=coefficients, b=batch: [darcy.solve(c[i:i + b], solver="mg", tol=tol)
+                                                              for i in range(0, samples, b)])
+            seconds[f"mg, batches of {batch}"] = sec / samples
+        rows.append({"s": s, "samples": samples, "tol": tol, "seconds_per_sample": seconds,
+                     "auto_one_at_a_time": choose_spd_solver(s, batch=1),
+                     "auto_in_batches_of_8": choose_spd_solver(s, batch=8)})
+        print(f"darcy-batch s={s}: " + ", ".join(f"{k} {v:.4f} s" for k, v in seconds.items()), flush=True)
+    return rows
 
 
 HIGH_CONTRAST_REFERENCE_TOL = 1e-8  # the reference direct solve where the checked one hits rounding
@@ -368,11 +393,14 @@ SEQUENCE_TOL = 1e-8
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["all", "darcy", "high-contrast", "sequence", "navier-stokes"],
+    parser.add_argument("--part", choices=["all", "darcy", "darcy-batch", "high-contrast", "sequence",
+                                           "navier-stokes"],
                         nargs="+", default=["all"])
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 421, 513])
     parser.add_argument("--tol", type=float, default=1e-10)
+    parser.add_argument("--batch-sizes-grid", type=int, nargs="+", default=[65, 97, 129, 193, 257],
+                        help="points per side of the darcy-batch part")
     parser.add_argument("--high-contrast-sizes", type=int, nargs="+", default=[129, 257, 513])
     parser.add_argument("--high-contrast-samples", type=int, default=16)
     parser.add_argument("--sequence-size", type=int, default=65)
@@ -400,6 +428,8 @@ def main() -> None:
         rows = {row["s"]: row for row in results.get("darcy", [])}  # a partial run replaces its sizes
         rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol, args.device)})
         results["darcy"] = [rows[s] for s in sorted(rows)]
+    if {"all", "darcy-batch"} & set(args.part):
+        results["darcy_batch"] = darcy_batch_part(args.batch_sizes_grid, args.tol)
     if {"all", "high-contrast"} & set(args.part):
         results["high_contrast"] = high_contrast_part(args.high_contrast_sizes, args.high_contrast_samples,
                                                       args.tol)

@@ -119,3 +119,15 @@ def test_rhs_on_another_device_is_refused():
     a = coefficients(17)
     with pytest.raises(InvalidInputError, match="rhs is on meta"):
         multigrid.solve(diffusion_stencil(a), torch.ones(2, 15, 15, dtype=torch.float64, device="meta"))
+
+
+def test_auto_picks_multigrid_by_size_and_batch_as_measured():
+    """datagen.py --part darcy-batch: one sample at a time multigrid wins from about 100^2
+    unknowns, in batches of 4 or more from 50^2; a GPU always gets multigrid."""
+    from oplearn.linalg.solve import choose_spd_solver
+
+    assert [choose_spd_solver(s, batch=1) for s in (65, 97, 129)] == ["direct", "direct", "mg"]
+    assert [choose_spd_solver(s, batch=8) for s in (33, 65)] == ["direct", "mg"]
+    assert choose_spd_solver(65, batch=2) == "direct" and choose_spd_solver(17, "cuda") == "mg"
+    a = darcy.sample_coefficient(np.random.default_rng(0), 65)
+    np.testing.assert_array_equal(darcy.solve(a), darcy.solve(a, solver="direct"))  # one sample: direct

@@ -13,13 +13,22 @@ from oplearn.errors import InvalidInputError, SolverError
 # 0.011 s), AMG-CG wins from 128^2 on (0.031 s vs 0.039 s); the switch sits between them.
 DIRECT_MAX_UNKNOWNS = 100 * 100
 MG_MIN_UNKNOWNS = 50 * 50  # measured (datagen.py): multigrid beats spsolve from 65 points per side (63^2 unknowns)
+# Multigrid's fixed cost per solve is shared by a batch: one sample at a time, it beats spsolve
+# only from about 100^2 unknowns (datagen.py --part darcy-batch, one thread: 0.046 s vs 0.032 s at
+# 97 points, 0.053 s vs 0.066 s at 129); in batches of 4 already at 65 (0.011 s vs 0.016 s).
+MG_MIN_BATCH = 4
 
 
-def choose_spd_solver(s: int, device: str = "cpu", mg_min_unknowns: int = MG_MIN_UNKNOWNS) -> str:
-    """The fastest measured solver for a 2D diffusion problem with ``s`` points per side
-    (``benchmarks/datagen.py``): multigrid on a GPU and above ``mg_min_unknowns`` on the CPU, the
-    direct solver below (Darcy's threshold by default)."""
-    return "mg" if device != "cpu" or (s - 2) ** 2 > mg_min_unknowns else "direct"
+def choose_spd_solver(s: int, device: str = "cpu", mg_min_unknowns: int = MG_MIN_UNKNOWNS,
+                      batch: int = 1) -> str:
+    """The fastest measured solver for ``batch`` 2D diffusion problems with ``s`` points per side
+    (``benchmarks/datagen.py``): multigrid on a GPU; on the CPU multigrid above ``mg_min_unknowns``
+    (Darcy's threshold by default) for batches of at least ``MG_MIN_BATCH``, above
+    ``DIRECT_MAX_UNKNOWNS`` for smaller ones, and the direct solver below."""
+    if device != "cpu":
+        return "mg"
+    threshold = mg_min_unknowns if batch >= MG_MIN_BATCH else max(mg_min_unknowns, DIRECT_MAX_UNKNOWNS)
+    return "mg" if (s - 2) ** 2 > threshold else "direct"
 
 
 def solve_spd(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",

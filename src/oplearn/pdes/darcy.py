@@ -92,7 +92,7 @@ def solve(
     if not np.all(np.isfinite(f_arr)):
         raise InvalidInputError("f contains NaN or inf")
     if solver == "auto":
-        solver = choose_spd_solver(a.shape[-1], device)
+        solver = choose_spd_solver(a.shape[-1], device, batch=a.shape[0] if a.ndim == 3 else 1)
     if solver == "mg":
         return solve_diffusion_multigrid(a, f_arr, tol=tol, kind=face_mean, device=device)
     require_cpu(solver, device)
