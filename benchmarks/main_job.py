@@ -5,8 +5,8 @@
     python benchmarks/main_job.py --preset paper --device cuda --workers 16
 
 Writes `benchmarks/results/<pde>_<preset>_<device>.json`: the run's report (test relative L2 by
-resolution, training seconds, solver and model seconds per sample and their ratio) plus the
-hardware it ran on. The solver runs on one CPU core; the model on `--device`.
+resolution, training seconds, solver and model seconds per sample and their ratio), the whole
+run's wall-clock seconds (data generation, training, evaluation, figures) and the hardware it ran on. The solver runs on one CPU core; the model on `--device`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -46,20 +47,23 @@ def main() -> None:
     args.out = args.out or ROOT / "runs" / f"bench-{args.pde}{tag}"
     if not args.resume:  # a measurement starts from nothing
         shutil.rmtree(args.out / args.preset, ignore_errors=True)
+    start = time.perf_counter()
     report = run(args.pde, args.out / args.preset, preset=args.preset, overrides=overrides,
                  resume=args.resume, device=args.device)
+    wall_seconds = time.perf_counter() - start
     hardware = {
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name() if report["device"].startswith("cuda") else None,
     }
     report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
     result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}{tag}.json"
-    result.write_text(json.dumps({"report": report, "hardware": hardware}, indent=2) + "\n")
+    record = {"report": report, "wall_seconds": wall_seconds, "workers": args.workers, "hardware": hardware}
+    result.write_text(json.dumps(record, indent=2) + "\n")
     errors = ", ".join(f"s={k}: {v:.4f}" for k, v in report["test_rel_l2"].items())
     print(f"{args.pde} {args.preset} on {report['device']}: test rel. L2 {errors}; train "
           f"{report['train_seconds']:.1f} s; solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms, "
           f"model {report['model_seconds_per_sample'] * 1e3:.3f} ms per sample "
-          f"({report['speedup']:.1f}x) -> {result}")
+          f"({report['speedup']:.1f}x); whole run {wall_seconds:.0f} s -> {result}")
 
 
 if __name__ == "__main__":

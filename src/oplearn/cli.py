@@ -278,9 +278,11 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
     for label, error in report["test_rel_l2"].items():
         click.echo(f"  test relative L2 at s = {label}: {error:.4f}")
     if "solver_seconds_per_sample" in report:
+        ratio = report["speedup"]
+        verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         click.echo(f"  solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms/sample, model "
                    f"{report['model_seconds_per_sample'] * 1e3:.3f} ms/sample at "
-                   f"s = {report['timing_resolution']}: {report['speedup']:.1f}x faster")
+                   f"s = {report['timing_resolution']}: the model is {verdict}")
     click.echo(f"  report: {out / 'report.json'}")
 
 

@@ -160,7 +160,9 @@ def test_run_darcy_end_to_end_writes_the_report(capsys, tmp_path):
         assert key in report
     assert set(report["test_rel_l2"]) == {"33", "65"}
     assert report["solver_seconds_per_sample"] > 0 and report["model_seconds_per_sample"] > 0
-    assert "faster" in stdout
+    ratio = report["solver_seconds_per_sample"] / report["model_seconds_per_sample"]
+    assert abs(report["speedup"] - ratio) < 1e-9 * ratio
+    assert (f"the model is {ratio:.1f}x faster" if ratio >= 1 else f"the model is {1 / ratio:.1f}x slower") in stdout
     assert (out / "predictions_s65.png").exists() and (out / "data" / "train.h5").exists()
 
 
