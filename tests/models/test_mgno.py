@@ -92,7 +92,8 @@ def _textbook_vcycle(n: int, ndim: int, omega: float) -> VCycle:
     with torch.no_grad():
         for level in range(levels):
             h = 2**level / n
-            vc.A[level].copy_(_laplace_kernel(ndim, h))
+            if level < len(vc.A):  # the coarsest level (one smoothing step) has no A
+                vc.A[level].copy_(_laplace_kernel(ndim, h))
             jacobi = torch.zeros((1, 1) + (3,) * ndim, dtype=torch.float64)
             jacobi[(0, 0) + (1,) * ndim] = omega / (2 * ndim / h**2 + SHIFT)
             for smoother in list(vc.pre[level]) + list(vc.post[level]):
@@ -104,7 +105,7 @@ def _textbook_vcycle(n: int, ndim: int, omega: float) -> VCycle:
         # neighbours coincide), so one "smoothing" step with it is the exact coarse solve
         coarsest = levels - 1
         units = torch.eye(2**ndim, dtype=torch.float64).reshape(2**ndim, 1, *(2,) * ndim)
-        matrix = vc.conv(units, vc.A[coarsest]).reshape(2**ndim, 2**ndim).T
+        matrix = vc.conv(units, _laplace_kernel(ndim, 2**coarsest / n)).reshape(2**ndim, 2**ndim).T
         green = torch.linalg.inv(matrix)[:, 0].reshape((2,) * ndim)  # response to a unit source at 0
         inverse = torch.zeros((3,) * ndim, dtype=torch.float64)
         for offset in itertools.product((-1, 0, 1), repeat=ndim):
@@ -181,6 +182,22 @@ def test_hand_set_vcycle_converges_at_a_mesh_independent_rate(ndim, omega, sizes
 
 
 # --- the model ----------------------------------------------------------------------------------
+
+
+def test_every_kernel_is_used_and_old_checkpoints_load():
+    """A coarsest level with one smoothing step forms no residual, so it has no A; a state dict
+    that still holds one (written before it was dropped) loads."""
+    vc = VCycle(2, 3, 2, levels=3)
+    vc(torch.randn(2, 2, 17, 17)).square().sum().backward()
+    assert len(vc.A) == 2 and all(p.grad is not None for p in vc.parameters())
+    assert len(VCycle(2, 3, 2, levels=3, post_smooth=1).A) == 3
+    old = {**vc.state_dict(), "A.2": torch.zeros(2, 3, 3, 3)}
+    fresh = VCycle(2, 3, 2, levels=3)
+    fresh.load_state_dict(old)
+    torch.testing.assert_close(fresh.A[1], vc.A[1])
+    model = build("mgno", in_channels=1, out_channels=1, ndim=2)
+    model(torch.randn(2, 1, 17, 17)).square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_mgno_is_registered_as_tied_to_its_training_grid():

@@ -73,8 +73,9 @@ class VCycle(nn.Module):
 
     Any grid size works: level sizes are ``ceil(s / 2)`` and prolongation crops back to the finer
     size. Kernels are attributes ``A[l]``, ``pre[l][i]``, ``post[l][i]``, ``R[l]``, ``P[l]`` (the
-    last two for every level but the coarsest); ``P[l]`` is laid out ``(C_u, C_u, 3, ..)`` as for
-    ``conv_transpose``.
+    last two for every level but the coarsest; ``A`` for every level whose residual is formed, so
+    not for a coarsest level with a single smoothing step, the default); ``P[l]`` is laid out
+    ``(C_u, C_u, 3, ..)`` as for ``conv_transpose``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, ndim: int, *, levels: int = 4,
@@ -91,13 +92,21 @@ class VCycle(nn.Module):
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.levels, self.boundary = levels, boundary
         c_f, c_u = in_channels, out_channels
-        self.A = nn.ParameterList(_kernel(c_f, c_u, ndim, c_u) for _ in range(levels))
+        # the coarsest level forms a residual only from its second smoothing step on
+        operator_levels = levels if pre[-1] + post[-1] > 1 else levels - 1
+        self.A = nn.ParameterList(_kernel(c_f, c_u, ndim, c_u) for _ in range(operator_levels))
         self.pre = nn.ModuleList(
             nn.ParameterList(_kernel(c_u, c_f, ndim, c_f) for _ in range(count)) for count in pre)
         self.post = nn.ModuleList(
             nn.ParameterList(_kernel(c_u, c_f, ndim, c_f) for _ in range(count)) for count in post)
         self.R = nn.ParameterList(_kernel(c_f, c_f, ndim, c_f) for _ in range(levels - 1))
         self.P = nn.ParameterList(_kernel(c_u, c_u, ndim, c_u) for _ in range(levels - 1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the unused coarsest A[l] was dropped still load
+        if len(self.A) < self.levels:
+            state_dict.pop(f"{prefix}A.{len(self.A)}", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- grid operations ------------------------------------------------------------------------
 
