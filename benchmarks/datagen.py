@@ -13,7 +13,7 @@ Parts (each writes its section of benchmarks/results/datagen.json and prints a t
   error against the direct solution. All iterative solves to relative residual ``--tol``.
 - ``darcy-batch``: seconds per sample by batch size at 65 to 257 points per side: ``spsolve`` and
   AMG-CG one sample at a time, multigrid-CG on batches of 1, 2, 4 and 8 (where ``solver="auto"``
-  switches from the direct solver to multigrid depends on the batch).
+  switches from the direct solver to multigrid depends on the batch; ``--batch-samples`` per size).
 - ``high-contrast``: seconds per sample at 129, 257 and 513 points per side for the direct solver,
   AMG-CG and batched multigrid-CG on high-contrast diffusion (gaussian and binary coefficients,
   contrast 1e4 and 1e6), with the error against the direct solution.
@@ -131,13 +131,14 @@ def darcy_part(sizes: list[int], samples: int, tol: float, device: str = "cpu") 
     return [_darcy_row(s, samples, tol, device) for s in sizes]
 
 
-def darcy_batch_part(sizes: list[int], tol: float, samples: int = 8) -> list[dict]:
+def darcy_batch_part(sizes: list[int], tol: float, samples: int = 16) -> list[dict]:
     """Seconds per sample of each solver on ``samples`` Darcy problems, by batch size (warm)."""
     rows = []
     for s in sizes:
         coefficients = np.stack([darcy.sample_coefficient(np.random.default_rng([s, i]), s)
                                  for i in range(samples)])
-        darcy.solve(coefficients[:1], solver="mg", tol=tol)  # warm-up
+        for solver in ("direct", "amg", "mg"):  # warm-up: imports, first-call costs
+            darcy.solve(coefficients[:1], solver=solver, tol=tol)
         seconds = {}
         for solver in ("direct", "amg"):
             _, sec = _timed(lambda c=coefficients, sv=solver: [darcy.solve(a, solver=sv, tol=tol) for a in c])
@@ -401,6 +402,7 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-10)
     parser.add_argument("--batch-sizes-grid", type=int, nargs="+", default=[65, 97, 129, 193, 257],
                         help="points per side of the darcy-batch part")
+    parser.add_argument("--batch-samples", type=int, default=16, help="samples per size of the darcy-batch part")
     parser.add_argument("--high-contrast-sizes", type=int, nargs="+", default=[129, 257, 513])
     parser.add_argument("--high-contrast-samples", type=int, default=16)
     parser.add_argument("--sequence-size", type=int, default=65)
@@ -429,7 +431,7 @@ def main() -> None:
         rows.update({row["s"]: row for row in darcy_part(args.sizes, args.samples, args.tol, args.device)})
         results["darcy"] = [rows[s] for s in sorted(rows)]
     if {"all", "darcy-batch"} & set(args.part):
-        results["darcy_batch"] = darcy_batch_part(args.batch_sizes_grid, args.tol)
+        results["darcy_batch"] = darcy_batch_part(args.batch_sizes_grid, args.tol, args.batch_samples)
     if {"all", "high-contrast"} & set(args.part):
         results["high_contrast"] = high_contrast_part(args.high_contrast_sizes, args.high_contrast_samples,
                                                       args.tol)

@@ -57,7 +57,9 @@ def main() -> None:
     }
     report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
     result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}{tag}.json"
-    record = {"report": report, "wall_seconds": wall_seconds, "workers": args.workers, "hardware": hardware}
+    workers = args.workers or load_preset(args.pde, args.preset).get("workers", 1)
+    record = {"report": report, "wall_seconds": wall_seconds, "resumed": args.resume,
+              "workers": workers, "hardware": hardware}
     result.write_text(json.dumps(record, indent=2) + "\n")
     errors = ", ".join(f"s={k}: {v:.4f}" for k, v in report["test_rel_l2"].items())
     print(f"{args.pde} {args.preset} on {report['device']}: test rel. L2 {errors}; train "

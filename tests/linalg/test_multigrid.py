@@ -131,3 +131,20 @@ def test_auto_picks_multigrid_by_size_and_batch_as_measured():
     assert choose_spd_solver(65, batch=2) == "direct" and choose_spd_solver(17, "cuda") == "mg"
     a = darcy.sample_coefficient(np.random.default_rng(0), 65)
     np.testing.assert_array_equal(darcy.solve(a), darcy.solve(a, solver="direct"))  # one sample: direct
+
+
+def test_generation_picks_the_batched_solver_whatever_the_chunk_length(monkeypatch):
+    """Darcy's generation path (solve_batch) chooses by the pipeline, not by the chunk's length,
+    so a shard edge that leaves a chunk of one sample does not switch it to the direct solver."""
+    from oplearn.pdes import darcy as darcy_module
+
+    calls = []
+    real = darcy_module.solve_diffusion_multigrid
+    monkeypatch.setattr(darcy_module, "solve_diffusion_multigrid",
+                        lambda *args, **kwargs: calls.append(len(args[0])) or real(*args, **kwargs))
+    params = darcy_module.PROBLEM.params()
+    a = darcy.sample_coefficient(np.random.default_rng(0), 65)[None, None]
+    darcy_module.solve_batch(a, params)
+    assert calls == [1]
+    darcy_module.PROBLEM.solve_one(a[0], params)  # one sample on its own: the direct solver
+    assert calls == [1]

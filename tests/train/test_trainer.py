@@ -105,3 +105,21 @@ def test_resume_refuses_different_data(tmp_path, make_h5):
     with pytest.raises(InvalidInputError, match="other data"):
         train(config, train_set.take(8), {"17": test_set}, tmp_path / "run", resume=True,
               progress=False, figures=False)
+
+
+def test_resume_with_optimiser_state_of_other_parameters_fails_clearly(tmp_path, make_h5):
+    """A checkpoint whose optimiser state lists other parameters (a model that changed since,
+    such as MgNO before its unused coarsest kernel was dropped) is refused in one line."""
+    from oplearn.errors import DataFileError
+
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=2, batch_size=4, model_kwargs=SMALL)
+    train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["epoch"] = 1
+    ckpt["optimizer"]["param_groups"][0]["params"].append(10_000)  # one parameter more than now
+    torch.save(ckpt, path)
+    with pytest.raises(DataFileError, match="optimiser state does not match"):
+        train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
+              figures=False)

@@ -14,8 +14,9 @@ from oplearn.errors import InvalidInputError, SolverError
 DIRECT_MAX_UNKNOWNS = 100 * 100
 MG_MIN_UNKNOWNS = 50 * 50  # measured (datagen.py): multigrid beats spsolve from 65 points per side (63^2 unknowns)
 # Multigrid's fixed cost per solve is shared by a batch: one sample at a time, it beats spsolve
-# only from about 100^2 unknowns (datagen.py --part darcy-batch, one thread: 0.046 s vs 0.032 s at
-# 97 points, 0.053 s vs 0.066 s at 129); in batches of 4 already at 65 (0.011 s vs 0.016 s).
+# only from about 100^2 unknowns (datagen.py --part darcy-batch, one thread: 0.080 s vs 0.047 s at
+# 97 points, level at 129, 0.091 s vs 0.181 s at 193); in batches of 4 already at 65 (0.014 s vs
+# 0.017 s).
 MG_MIN_BATCH = 4
 
 

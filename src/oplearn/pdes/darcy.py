@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import choose_spd_solver, solve_spd
+from oplearn.linalg.solve import MG_MIN_BATCH, choose_spd_solver, solve_spd
 from oplearn.pdes.grf import neumann_grf
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import diffusion, require_cpu, solve_diffusion_multigrid, solve_interior
@@ -109,12 +109,19 @@ def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> n
 
 
 def _solve_one(a: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    return solve_batch(a[None], params)[0]
+    """``(1, s, s)`` -> ``(1, s, s)``: one sample, with ``auto``'s one-sample choice."""
+    return solve(a[0], params["f"], solver=params["solver"], tol=params["tol"],
+                 face_mean=params["face_mean"])[None]
 
 
 def solve_batch(a: np.ndarray, params: dict[str, Any], device: str = "cpu") -> np.ndarray:
-    """``(B, 1, s, s)`` coefficients -> ``(B, 1, s, s)`` solutions (multigrid: one batched solve)."""
-    return solve(a[:, 0], params["f"], solver=params["solver"], tol=params["tol"],
+    """``(B, 1, s, s)`` coefficients -> ``(B, 1, s, s)`` solutions (multigrid: one batched solve).
+    Generation's path: ``auto`` picks the solver of a batched pipeline whatever ``B`` is, so the
+    solver of a sample does not depend on where a shard edge or the chunk size cuts its chunk."""
+    solver = params["solver"]
+    if solver == "auto":
+        solver = choose_spd_solver(a.shape[-1], device, batch=MG_MIN_BATCH)
+    return solve(a[:, 0], params["f"], solver=solver, tol=params["tol"],
                  face_mean=params["face_mean"], device=device)[:, None]
 
 

@@ -41,13 +41,12 @@ class Surrogate:
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode and without
-        gradients, computed on the model's device and returned on the inputs' device."""
+        """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode, computed
+        on the model's device and returned on the inputs' device."""
         self.model.eval()
         device = self.normalizer_in.mean.device
-        with torch.no_grad():
-            outs = [self.normalizer_out.decode(self.model(self.normalizer_in.encode(x.to(device))))
-                    for x in inputs.split(batch_size)]
+        outs = [self.normalizer_out.decode(self.model(self.normalizer_in.encode(x.to(device))))
+                for x in inputs.split(batch_size)]
         return torch.cat(outs).to(inputs.device)
 
     def to(self, device: torch.device | str) -> Surrogate:
@@ -173,7 +172,11 @@ def train(
         history, start_epoch, elapsed = ckpt["history"], ckpt["epoch"], ckpt["train_seconds"]
     surrogate = Surrogate(model, norm_in, norm_out).to(device)
     if ckpt is not None:  # optimiser state follows the parameters' device
-        optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError:  # e.g. a model whose parameters changed since (MgNO's coarsest kernel)
+            raise DataFileError(f"{out_dir}: the checkpoint's optimiser state does not match this "
+                                "version's model parameters; train afresh instead of resuming") from None
     inputs, outputs = train_data.inputs.to(device), train_data.outputs.to(device)
     loss_fn = LOSSES[config.loss]
     loss_kwargs = {"grid": spec["grid"]} if config.loss == "h1" else {}

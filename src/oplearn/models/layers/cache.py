@@ -23,12 +23,12 @@ class GridCache(Generic[T]):
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         """The value of ``key``, computed by ``build()`` when it is not cached. Values are built
-        outside inference mode: a tensor made under ``torch.inference_mode()`` could not be used
-        by autograd later, and the cache outlives that context."""
+        outside inference mode (a tensor made under ``torch.inference_mode()`` could not be used
+        by autograd later, and the cache outlives that context) and without gradients."""
         if key in self._values:
             self._values.move_to_end(key)
             return self._values[key]
-        with torch.inference_mode(False):
+        with torch.inference_mode(False), torch.no_grad():
             value = self._values[key] = build()
         if len(self._values) > self.max_entries:
             self._values.popitem(last=False)
