@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
-import torch
+from machine import describe
 
 from oplearn.cli import parse_params
 from oplearn.run import load_preset, run
@@ -51,10 +49,7 @@ def main() -> None:
     report = run(args.pde, args.out / args.preset, preset=args.preset, overrides=overrides,
                  resume=args.resume, device=args.device)
     wall_seconds = time.perf_counter() - start
-    hardware = {
-        "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name() if report["device"].startswith("cuda") else None,
-    }
+    hardware = describe(report["device"])
     report["data_files"] = {k: Path(v).name for k, v in report["data_files"].items()}
     result = ROOT / "benchmarks" / "results" / f"{args.pde}_{args.preset}_{report['device'].split(':')[0]}{tag}.json"
     workers = args.workers or load_preset(args.pde, args.preset).get("workers", 1)

@@ -61,3 +61,20 @@ def test_generation_on_cuda_writes_the_cpu_data(name, params, tmp_path):
     (x_cpu, y_cpu, _), (x_gpu, y_gpu, _) = (read_file(files["cpu"]), read_file(files["cuda"]))
     np.testing.assert_array_equal(x_gpu, x_cpu)
     np.testing.assert_allclose(y_gpu, y_cpu, rtol=0, atol=1e-6 * np.abs(y_cpu).max())
+
+
+def test_generation_on_cuda_solves_chunks_of_the_gpu_size_by_default(tmp_path, monkeypatch):
+    from oplearn.data import generation
+
+    sizes, real = [], generation._solve_chunk
+    monkeypatch.setattr(generation, "_solve_chunk", lambda *args: sizes.append(len(args[4])) or real(*args))
+    params = {"solver_resolution": 128, "t": 0.1}
+    samples = generation.GPU_CHUNK_SIZE + 8
+    gpu = generate("burgers", samples=samples, resolution=64, seed=0, out=tmp_path / "gpu.h5", params=params,
+                   progress=False, device="cuda").path
+    assert sizes == [generation.GPU_CHUNK_SIZE, 8]
+    cpu = generate("burgers", samples=samples, resolution=64, seed=0, out=tmp_path / "cpu.h5", params=params,
+                   progress=False).path
+    (x_gpu, y_gpu, _), (x_cpu, y_cpu, _) = read_file(gpu), read_file(cpu)
+    np.testing.assert_array_equal(x_gpu, x_cpu)
+    np.testing.assert_allclose(y_gpu, y_cpu, rtol=0, atol=1e-6 * np.abs(y_cpu).max())
