@@ -15,11 +15,9 @@ Writes benchmarks/results/biharmonic.json and prints the table with ratios to ne
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from operator_cases import SAMPLES, main, measure, network  # noqa: E402
+from operator_cases import SAMPLES, main, measure, network  # this folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = {

@@ -12,11 +12,9 @@ Writes benchmarks/results/laplacian.json and prints a table with ratios to neste
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from operator_cases import BATCH, SAMPLES, main, measure, network  # noqa: E402
+from operator_cases import BATCH, SAMPLES, main, measure, network  # this folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,10 @@ from oplearn.data.hdf5 import write_file
 
 
 def _provenance(resolution: int, **extra):
+    total = extra.pop("samples_total", 8)
     return {"pde": "synthetic", "params": {}, "grid": "node", "ndim": 2, "resolution": resolution,
-            "seed": 0, "samples_total": extra.pop("samples_total", 8),
-            "shard": {"index": 0, "count": 1, "start": 0, "stop": 8}, **extra}
+            "seed": 0, "samples_total": total,
+            "shard": {"index": 0, "count": 1, "start": 0, "stop": total}, **extra}
 
 
 @pytest.fixture

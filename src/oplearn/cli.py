@@ -77,13 +77,19 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--models", "list_models", is_flag=True, help="List the registered models instead.")
+@click.option("--models", "list_models", is_flag=True,
+              help="List the registered models instead; with model names, their options and defaults.")
 @click.option("--pdes", "list_pdes", is_flag=True,
               help="List the PDE families of `oplearn generate` (solvers, devices) instead.")
 def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
-    """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs."""
+    """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs.
+
+    `oplearn info --models NAME...` shows each model's options with their defaults."""
     from oplearn.data.dataset import load
 
+    if list_models and files:
+        _describe_models([str(name) for name in files])
+        return
     if sum((list_pdes, list_models, bool(files))) > 1:
         raise InvalidInputError("give dataset files, --models or --pdes, one of them")
     if list_pdes:
@@ -117,6 +123,28 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
                        f"max {arr.max().item():.4g}  mean {arr.mean().item():.4g}")
         for key, value in sorted(data.provenance.items()):
             click.echo(f"  {key + ':':<11} {json.dumps(value, sort_keys=True)}")
+
+
+def _describe_models(names: list[str]) -> None:
+    """Each model's description, dimensions and options with defaults (what --model-option sets)."""
+    from oplearn import models
+    from oplearn.models.registry import SHARED_OPTIONS
+
+    flags = {"width": "--width", "n_layers": "--layers", "modes": "--modes", "padding": "--padding"}
+    specs = [models.entry(name) for name in names]  # every name checked before printing
+    for spec in specs:
+        dims = "/".join(f"{d}D" for d in spec.ndims)
+        scope = "any resolution" if spec.resolution_invariant else "its training grid only"
+        click.echo(f"{spec.name}: {spec.description}")
+        click.echo(f"  dimensions: {dims}; evaluated on {scope}")
+        click.echo("  options (--model-option KEY=VALUE; defaults shown):")
+        shared = {spec.aliases.get(name, name): flags[name] for name in SHARED_OPTIONS}
+        for key, default in spec.options().items():
+            flag = f"   also {shared[key]}" if key in shared else ""
+            click.echo(f"    {key} = {default!r}{flag}")
+        refused = [flags[name] for name in SHARED_OPTIONS if spec.aliases.get(name, name) not in spec.options()]
+        if refused:
+            click.echo(f"  not taken: {', '.join(refused)}")
 
 
 def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -277,13 +305,28 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
                f"s = {report['train_resolution']} in {report['train_seconds']:.1f} s")
     for label, error in report["test_rel_l2"].items():
         click.echo(f"  test relative L2 at s = {label}: {error:.4f}")
-    if "solver_seconds_per_sample" in report:
-        ratio = report["speedup"]
-        verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-        click.echo(f"  solver {report['solver_seconds_per_sample'] * 1e3:.2f} ms/sample, model "
-                   f"{report['model_seconds_per_sample'] * 1e3:.3f} ms/sample at "
-                   f"s = {report['timing_resolution']}: the model is {verdict}")
+    if "timing" in report:
+        for line in timing_lines(report["timing"]):
+            click.echo(f"  {line}")
     click.echo(f"  report: {out / 'report.json'}")
+
+
+def timing_lines(timing: dict[str, Any]) -> list[str]:
+    """The report's timing as two comparisons: one sample at a time, and equal batches."""
+    model = timing["model"]
+    lines = []
+    for mode, label in (("one_at_a_time", "one sample at a time"), ("batched", "in batches")):
+        solver = timing["solver"][mode]
+        if solver is None:
+            lines.append(f"{label}: no batched solver (generation solves one sample at a time)")
+            continue
+        ratio = timing[f"speedup_{mode}"]
+        verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+        lines.append(f"{label}: solver ({solver['solver']}, batch {solver['batch']}, {solver['resolution']} "
+                     f"points/axis) {solver['seconds_per_sample'] * 1e3:.2f} ms/sample, model "
+                     f"(batch {model[mode]['batch']}, s = {model['resolution']}) "
+                     f"{model[mode]['seconds_per_sample'] * 1e3:.3f} ms/sample: the model is {verdict}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

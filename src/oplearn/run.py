@@ -1,9 +1,21 @@
 """The main job: generate data with a verified solver, train a neural operator, evaluate it at
-the training resolution and finer ones, and time the model against the solver."""
+the training resolution and finer ones, and time the model against the solver.
+
+Everything is checked before the first solve (:func:`plan_run`: the preset, every problem
+parameter, the resolutions, the training options, and the model itself, built for the data's
+channels), so a typo costs a second, not the data generation.
+
+Timing (``report["timing"]``, one thread each): the solver one sample at a time and in batches
+the way generation solved the data (``solver="auto"`` resolved by
+:func:`oplearn.pdes.problem.choose_solver` for each), each at the grid it computes on; the model
+at batch 1 and at the same batch size, on the finest test grid. The printed ratios compare
+solver and model one at a time, and solver and model in equal batches.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,13 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from oplearn.data.dataset import FieldDataset, load
-from oplearn.data.generation import generate
+from oplearn.data.dataset import load
+from oplearn.data.generation import CHUNK_SIZE, GPU_CHUNK_SIZE, generate
 from oplearn.errors import InvalidInputError
 from oplearn.pdes import problem as problems
 from oplearn.train.config import TrainConfig, load_yaml
 from oplearn.train.io import save_json
-from oplearn.train.trainer import Surrogate, load_surrogate, resolve_device, train
+from oplearn.train.trainer import (
+    CHECKPOINT,
+    Surrogate,
+    build_model,
+    load_surrogate,
+    resolve_device,
+    train,
+)
 
 PRESET_KEYS = {"pde", "resolution", "train_samples", "test_samples", "train_subsample",
                "test_subsamples", "seed", "workers", "train", "params"}
@@ -45,78 +64,165 @@ def load_preset(pde: str, preset: str = "default", overrides: dict[str, Any] | N
     return values
 
 
-def time_solver(pde: str, resolution: int, params: dict[str, Any], samples: int = 5,
-                seed: int = 12345) -> float:
-    """Seconds per sample of the classical solver at ``resolution`` (one process, warm)."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What :func:`run` will do, checked: the preset's values, the problem's checked parameters,
+    the training configuration and where data are solved."""
+
+    pde: str
+    preset: str
+    cfg: dict[str, Any]
+    params: dict[str, Any]
+    train_config: TrainConfig
+    device: torch.device
+    generation_device: str
+    out_dir: Path
+
+
+def _positive_int(cfg: dict[str, Any], key: str) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"preset value {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
+             overrides: dict[str, Any] | None = None, resume: bool = False,
+             device: str = "cpu") -> RunPlan:
+    """Check everything :func:`run` is given, the model included (built once for the data's
+    channels and thrown away); writes nothing. Raises :class:`InvalidInputError`."""
+    problem = problems.get(pde)
+    cfg = load_preset(pde, preset, overrides)
+    out_dir = Path(out_dir)
+    if (out_dir / CHECKPOINT).exists() and not resume:
+        raise InvalidInputError(f"{out_dir} already holds a run; pass --resume or choose another --out")
+    for key in ("resolution", "train_samples", "test_samples", "train_subsample", "workers"):
+        _positive_int(cfg, key)
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
+        raise InvalidInputError(f"preset value seed must be an integer, got {cfg.get('seed')!r}")
+    subsamples = cfg.get("test_subsamples")
+    if not isinstance(subsamples, list) or not subsamples:
+        raise InvalidInputError(f"preset value test_subsamples must be a list, got {subsamples!r}")
+    s = cfg["resolution"]
+    params = problem.check(s, cfg.get("params", {}))
+    for r in [cfg["train_subsample"], *subsamples]:
+        _positive_int({"subsample": r}, "subsample")
+        divisible = (s - 1) % r == 0 if problem.grid == "node" else s % r == 0
+        if not divisible:
+            raise InvalidInputError(f"cannot subsample a {problem.grid} grid of {s} points by {r}")
+    train_config = TrainConfig.from_dict(cfg["train"])
+    c_in, c_out = problem.channels(params)
+    spec = {"in_channels": c_in, "out_channels": c_out, "ndim": problem.ndim, "grid": problem.grid}
+    build_model(train_config, spec)  # a bad model or option fails here, before any solve
+    device = resolve_device(device)
+    generation_device = device.type if problem.solve_batch is not None else "cpu"
+    return RunPlan(pde, preset, cfg, params, train_config, device, generation_device, out_dir)
+
+
+def time_solver(pde: str, resolution: int, params: dict[str, Any], *, batch: int = 1,
+                samples: int = 5, device: str = "cpu", seed: int = 12345) -> dict[str, Any] | None:
+    """Seconds per sample of the classical solver (warm, this process's threads).
+
+    ``batch=1``: ``samples`` solves one at a time (``Problem.solve_one``). ``batch > 1``: one
+    batch of ``batch`` samples through the batched solver generation uses (``solve_batch``),
+    after a warm-up on one sample; ``None`` for problems that have none. ``solver="auto"`` is
+    resolved for ``batch`` by :func:`oplearn.pdes.problem.choose_solver`. Returns the seconds,
+    the solver, the batch and the grid the solver computes on (``solver_resolution`` for
+    problems solved on a finer grid than stored)."""
     problem = problems.get(pde)
     params = problem.params(**params)
-    inputs = [problem.sample_input(np.random.default_rng([seed, i]), resolution, params)
-              for i in range(samples + 1)]
-    problem.solve_one(inputs[0], params)
-    start = time.perf_counter()
-    for x in inputs[1:]:
-        problem.solve_one(x, params)
-    return (time.perf_counter() - start) / samples
+    if batch > 1 and problem.solve_batch is None:
+        return None
+    if params.get("solver") == "auto":
+        params["solver"] = problems.choose_solver(problem, resolution, device, batch)
+    count = samples if batch == 1 else batch
+    inputs = np.stack([problem.sample_input(np.random.default_rng([seed, i]), resolution, params)
+                       for i in range(count + 1)])
+    if batch == 1:
+        problem.solve_one(inputs[0], params)
+        start = time.perf_counter()
+        for x in inputs[1:]:
+            problem.solve_one(x, params)
+    else:
+        problem.solve_batch(inputs[:1], params, device)
+        start = time.perf_counter()
+        problem.solve_batch(inputs[1:], params, device)
+    seconds = (time.perf_counter() - start) / count
+    return {"seconds_per_sample": seconds, "solver": params.get("solver", "-"), "batch": batch,
+            "samples": count, "resolution": int(inputs.shape[-1]), "device": device}
 
 
-def time_model(surrogate: Surrogate, data: FieldDataset, repeats: int = 3) -> float:
-    """Seconds per sample of batched inference (normalisation included) on ``data``."""
-    surrogate.predict(data.inputs[:2])
+def time_model(surrogate: Surrogate, inputs: torch.Tensor, batch: int = 16, repeats: int = 3,
+               samples: int = 32) -> float:
+    """Seconds per sample of inference (normalisation included) in batches of ``batch`` over the
+    first ``samples`` of ``inputs``, after a warm-up."""
+    inputs = inputs[:samples]
+    surrogate.predict(inputs[:batch], batch_size=batch)
     start = time.perf_counter()
     for _ in range(repeats):
-        surrogate.predict(data.inputs)
-    return (time.perf_counter() - start) / (repeats * len(data))
+        surrogate.predict(inputs, batch_size=batch)
+    return (time.perf_counter() - start) / (repeats * len(inputs))
+
+
+def _timing(plan: RunPlan, surrogate: Surrogate, finest) -> dict[str, Any]:
+    """Solver and model one at a time and in generation's batches (module notes)."""
+    batch = CHUNK_SIZE if plan.generation_device == "cpu" else GPU_CHUNK_SIZE
+    s = plan.cfg["resolution"]
+    # One thread each, as generation workers run: intra-op threads on small FFTs and stencils
+    # cost more than they give when the other cores are busy.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        solver_one = time_solver(plan.pde, s, plan.params)
+        solver_batched = time_solver(plan.pde, s, plan.params, batch=batch,
+                                     device=plan.generation_device)
+        with torch.inference_mode():
+            model_one = time_model(surrogate, finest.inputs, batch=1)
+            model_batched = time_model(surrogate, finest.inputs, batch=batch)
+    finally:
+        torch.set_num_threads(threads)
+    timing = {
+        "threads": 1,
+        "solver": {"one_at_a_time": solver_one, "batched": solver_batched},
+        "model": {"resolution": finest.resolution, "device": str(plan.device),
+                  "one_at_a_time": {"seconds_per_sample": model_one, "batch": 1},
+                  "batched": {"seconds_per_sample": model_batched, "batch": batch}},
+        "speedup_one_at_a_time": solver_one["seconds_per_sample"] / model_one,
+        "speedup_batched": (solver_batched["seconds_per_sample"] / model_batched
+                            if solver_batched else None),
+    }
+    return timing
 
 
 def run(pde: str, out_dir: str | Path, *, preset: str = "default",
         overrides: dict[str, Any] | None = None, resume: bool = False,
         progress: bool = True, device: str = "cpu") -> dict[str, Any]:
-    """Generate train and test data, train, evaluate and time; write ``out_dir/report.json``."""
-    cfg = load_preset(pde, preset, overrides)
-    out_dir = Path(out_dir)
-    if (out_dir / "checkpoint.pt").exists() and not resume:
-        raise InvalidInputError(f"{out_dir} already holds a run; pass --resume or choose another --out")
-    train_config = TrainConfig.from_dict(cfg["train"])  # validate before any work
-    device = resolve_device(device)
-    s, r_train = cfg["resolution"], cfg["train_subsample"]
-    params = cfg.get("params", {})
+    """Check everything (:func:`plan_run`), then generate train and test data, train, evaluate and
+    time; write ``out_dir/report.json``."""
+    plan = plan_run(pde, out_dir, preset=preset, overrides=overrides, resume=resume, device=device)
+    cfg, out_dir = plan.cfg, plan.out_dir
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
-    batched = problems.get(pde).solve_batch is not None
-    gen = {"resolution": s, "workers": cfg["workers"], "params": params, "progress": progress,
-           "device": device.type if batched else "cpu"}  # batched PyTorch solvers follow --device
+    gen = {"resolution": cfg["resolution"], "workers": cfg["workers"], "params": plan.params,
+           "progress": progress, "device": plan.generation_device}
     train_file = generate(pde, samples=cfg["train_samples"], seed=cfg["seed"],
                           out=out_dir / "data" / "train.h5", **gen).path
     test_file = generate(pde, samples=cfg["test_samples"], seed=cfg["seed"] + 1,
                          out=out_dir / "data" / "test.h5", **gen).path
-    train_data = load(train_file, r_train)
+    train_data = load(train_file, cfg["train_subsample"])
     tests = {}
     for r in cfg["test_subsamples"]:
         data = load(test_file, r)
         tests[str(data.resolution)] = data
-    report = train(train_config, train_data, tests, out_dir, resume=resume, progress=progress,
-                   device=device)
+    report = train(plan.train_config, train_data, tests, out_dir, resume=resume, progress=progress,
+                   device=plan.device)
 
-    surrogate = load_surrogate(out_dir)[0].to(device)
+    surrogate = load_surrogate(out_dir)[0].to(plan.device)
     finest = max(tests.values(), key=lambda d: d.resolution)
-    # Solver and model are timed on one thread each, as generation workers run: intra-op threads
-    # on small FFTs and stencils cost more than they give when the other cores are busy.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        solver_s = time_solver(pde, finest.resolution, params)
-        with torch.inference_mode():
-            model_s = time_model(surrogate, finest)
-    finally:
-        torch.set_num_threads(threads)
     report.update({
         "pde": pde,
         "preset": preset,
-        "solver_resolution": s,
-        "timing_resolution": finest.resolution,
-        "timing_threads": 1,
-        "solver_seconds_per_sample": solver_s,
-        "model_seconds_per_sample": model_s,
-        "speedup": solver_s / model_s,
+        "data_resolution": cfg["resolution"],
+        "timing": _timing(plan, surrogate, finest),
         "data_files": {"train": str(train_file), "test": str(test_file)},
     })
     save_json(report, out_dir / "report.json")

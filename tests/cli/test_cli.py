@@ -11,8 +11,9 @@ import torch
 from oplearn.cli import _merge, main
 from oplearn.data.dataset import load
 from oplearn.data.hdf5 import write_file
-from oplearn.models import available
+from oplearn.models import available, build
 from oplearn.run import load_preset
+from oplearn.train.trainer import count_parameters
 
 SMALL_MODEL = ["--modes", "4", "--width", "8", "--layers", "2"]
 
@@ -155,14 +156,23 @@ def test_run_darcy_end_to_end_writes_the_report(capsys, tmp_path):
                                 "--quiet", *SMALL_MODEL)
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
-    for key in ("test_rel_l2", "parameters", "train_seconds", "solver_seconds_per_sample",
-                "model_seconds_per_sample"):
+    for key in ("test_rel_l2", "parameters", "train_seconds", "timing"):
         assert key in report
     assert set(report["test_rel_l2"]) == {"33", "65"}
-    assert report["solver_seconds_per_sample"] > 0 and report["model_seconds_per_sample"] > 0
-    ratio = report["solver_seconds_per_sample"] / report["model_seconds_per_sample"]
-    assert abs(report["speedup"] - ratio) < 1e-9 * ratio
-    assert (f"the model is {ratio:.1f}x faster" if ratio >= 1 else f"the model is {1 / ratio:.1f}x slower") in stdout
+    timing = report["timing"]
+    solver, model = timing["solver"], timing["model"]
+    # one at a time: the direct solver (auto's one-sample choice at 65); in generation's batches
+    # of 8: multigrid, as the data were made; the model at the same batch sizes on the 65 grid
+    assert solver["one_at_a_time"]["solver"] == "direct" and solver["one_at_a_time"]["batch"] == 1
+    assert solver["batched"]["solver"] == "mg" and solver["batched"]["batch"] == 8
+    assert solver["batched"]["resolution"] == 65 and model["resolution"] == 65
+    assert model["one_at_a_time"]["batch"] == 1 and model["batched"]["batch"] == 8
+    for mode in ("one_at_a_time", "batched"):
+        ratio = solver[mode]["seconds_per_sample"] / model[mode]["seconds_per_sample"]
+        assert abs(timing[f"speedup_{mode}"] - ratio) < 1e-9 * ratio
+        verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+        assert f"the model is {verdict}" in stdout
+    assert "solver (direct, batch 1, 65 points/axis)" in stdout and "solver (mg, batch 8" in stdout
     assert (out / "predictions_s65.png").exists() and (out / "data" / "train.h5").exists()
 
 
@@ -198,6 +208,9 @@ def test_another_model_starts_from_its_own_defaults(capsys, tmp_path):
     code, text, _ = run_cli(capsys, "info", "--models")
     assert code == 0 and text.splitlines()[0].split()[0] in available()
     assert len(text.splitlines()) == len(available())
+    code, text, _ = run_cli(capsys, "info", "--models", "unet", "galerkin-transformer")
+    assert code == 0 and "    levels = 3" in text and "not taken: --layers, --modes, --padding" in text
+    assert "    hidden = 32   also --width" in text
 
 
 def test_paper_preset_is_the_fno_paper_setting():
@@ -235,3 +248,82 @@ def test_burgers_bad_settings_write_nothing(capsys, tmp_path, args, match):
                            "--quiet", *args)
     assert_one_line_error(code, err, match)
     assert list(tmp_path.iterdir()) == []
+
+
+def _left_behind(tmp_path, before):
+    return sorted(set(p.name for p in tmp_path.iterdir()) - before)
+
+
+@pytest.mark.parametrize("pde", __import__("oplearn.pdes", fromlist=["available"]).available())
+def test_every_bad_parameter_of_every_problem_is_one_line_and_leaves_nothing(capsys, tmp_path, pde):
+    """Each declared parameter, given a value of the wrong type or outside its range, is refused
+    before anything is created, by `generate` (exit 2, one line naming the parameter)."""
+    from oplearn import pdes
+
+    problem = pdes.get(pde)
+    before = set(p.name for p in tmp_path.iterdir())
+    resolution = 64 if problem.grid == "periodic" else 17
+    tried = 0
+    for key, spec in problem.parameters.items():
+        for bad in spec.invalid_examples():
+            code, _, err = run_cli(capsys, "generate", pde, "--samples", "2", "--resolution",
+                                   resolution, "--out", tmp_path / "x.h5", "--quiet",
+                                   "--param", f"{key}={bad}")
+            assert_one_line_error(code, err, key)
+            assert _left_behind(tmp_path, before) == [], (key, bad)
+            tried += 1
+    assert tried >= 2 * len(problem.parameters)
+
+
+def test_a_refused_parameter_leaves_no_record_that_blocks_the_corrected_run(capsys, tmp_path):
+    out = tmp_path / "d.h5"
+    code, _, err = run_cli(capsys, "generate", "darcy", "--samples", "2", "--resolution", "9",
+                           "--out", out, "--quiet", "--param", "alpha=abc")
+    assert_one_line_error(code, err, "alpha must be a number, got 'abc'")
+    code, _, err = run_cli(capsys, "generate", "darcy", "--samples", "2", "--resolution", "9",
+                           "--out", out, "--quiet", "--param", "a_low=0")
+    assert_one_line_error(code, err, "a_low must be > 0, got 0")
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = run_cli(capsys, "generate", "darcy", "--samples", "2", "--resolution", "9",
+                           "--out", out, "--quiet", "--param", "a_low=1")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("model", available())
+def test_run_checks_every_model_and_option_before_any_data(capsys, tmp_path, model):
+    """`oplearn run` builds the model for the data first: a bad option of any model (and an
+    unknown model) is refused in one line before a single sample is solved or a file written."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--model", model,
+                           "--model-option", "no_such_option=1")
+    assert_one_line_error(code, err, "no_such_option")
+    code, _, err = run_cli(capsys, "run", "burgers", "--out", out, "--quiet", "--model", model,
+                           "--epochs", "0")
+    assert code == 2 and not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_refuses_an_unknown_model_and_generic_options_a_model_lacks(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--model", "nope")
+    assert_one_line_error(code, err, "unknown model 'nope'")
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--model", "unet",
+                           "--layers", "2")
+    assert_one_line_error(code, err, "model 'unet' has no option 'n_layers'; its options: width=24")
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--model", "local-no",
+                           "--modes", "4")
+    assert_one_line_error(code, err, "has no option 'modes'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generic_options_map_to_each_models_own_names(capsys, tmp_path, darcy_files):
+    for model, flag, value, own in (("galerkin-transformer", "--width", 16, "hidden"),
+                                    ("deeponet", "--layers", 2, "depth")):
+        out = tmp_path / model
+        code, _, err = run_cli(capsys, "train", "--data", darcy_files / "train.h5", "--out", out,
+                               "--epochs", "1", "--quiet", "--model", model, flag, value)
+        assert code == 0, err
+        report = json.loads((out / "report.json").read_text())
+        assert report["config"]["model_kwargs"] == {"width" if flag == "--width" else "n_layers": value}
+        direct = build(model, **{own: value})  # the model's own name for the same option
+        assert report["parameters"] == count_parameters(direct) != count_parameters(build(model))

@@ -66,3 +66,48 @@ def test_subsample_follows_the_node_grid_rule(make_h5):
     torch.testing.assert_close(subsample(data, 2).inputs, data.inputs[..., ::2, ::2])
     with pytest.raises(InvalidInputError, match="cannot subsample"):
         subsample(data, 3)
+
+
+def _write_shards(tmp_path, ranges, total=9, **changes):
+    """Shards of one 9-sample dataset holding ``ranges`` (start, stop); returns their paths."""
+    x = np.arange(total * 25, dtype=np.float32).reshape(total, 1, 5, 5)
+    base = {"pde": "p", "params": {}, "grid": "node", "ndim": 2, "resolution": 5, "seed": 1,
+            "samples_total": total, **changes}
+    paths = []
+    for k, (start, stop) in enumerate(ranges):
+        path = tmp_path / f"{changes.get('seed', 1)}_{start}_{stop}.h5"
+        write_file(path, x[start:stop], x[start:stop],
+                   {**base, "shard": {"index": k, "count": 3, "start": start, "stop": stop}})
+        paths.append(path)
+    return paths
+
+
+def test_shards_with_a_gap_are_refused_naming_the_missing_samples(tmp_path):
+    first, last = _write_shards(tmp_path, [(0, 3), (6, 9)])
+    with pytest.raises(DataFileError, match=r"samples 3\.\.5 of 9 are missing"):
+        load([first, last])
+    with pytest.raises(DataFileError, match=r"samples 6\.\.8 of 9 are missing"):
+        load(_write_shards(tmp_path, [(0, 3), (3, 6)]))
+    with pytest.raises(DataFileError, match=r"samples 0\.\.2 of 9 are missing"):
+        load(_write_shards(tmp_path, [(3, 6), (6, 9)]))
+    part = load([first, last], allow_partial=True)  # asked for explicitly: marked as partial
+    assert len(part) == 6 and part.provenance["shard"]["ranges"] == [[0, 3], [6, 9]]
+
+
+def test_overlapping_shards_are_refused(tmp_path):
+    paths = _write_shards(tmp_path, [(0, 3), (3, 6), (6, 9)])
+    with pytest.raises(DataFileError, match=r"samples 0\.\.2 overlap"):
+        load([*paths, paths[0]])
+    with pytest.raises(DataFileError, match="overlap"):
+        load([*paths, paths[1]], allow_partial=True)
+    assert len(load(paths)) == 9
+
+
+def test_shards_of_two_datasets_are_refused(tmp_path):
+    a = _write_shards(tmp_path, [(0, 3), (6, 9)])
+    b = _write_shards(tmp_path, [(3, 6)], seed=2)
+    with pytest.raises(DataFileError, match="seed differs"):
+        load([a[0], b[0], a[1]])
+    c = _write_shards(tmp_path, [(3, 6)], params={"nu": 0.5}, seed=3)
+    with pytest.raises(DataFileError, match="differs"):
+        load([a[0], c[0], a[1]])

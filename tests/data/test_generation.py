@@ -54,6 +54,7 @@ def test_rerun_is_a_no_op_and_different_settings_are_refused(tmp_path):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"samples": 0}, "samples"), ({"resolution": 2}, "resolution"), ({"workers": 0}, "workers"),
+    ({"seed": -1}, "--seed must be an integer >= 0"), ({"samples": 2.5}, "--samples must be an integer"),
     ({"shard": (0, 3)}, "empty"), ({"shard": (2, 2)}, "0 <= k < n"), ({"params": {"solver": "magic"}}, "solver"),
     ({"params": {"colour": 1}}, "unknown parameter"), ({"chunk_size": 0}, "chunk-size"),
     ({"chunk_size": 2.5}, "chunk-size"), ({"chunk_size": True}, "chunk-size"),

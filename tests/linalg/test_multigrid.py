@@ -133,18 +133,20 @@ def test_auto_picks_multigrid_by_size_and_batch_as_measured():
     np.testing.assert_array_equal(darcy.solve(a), darcy.solve(a, solver="direct"))  # one sample: direct
 
 
-def test_generation_picks_the_batched_solver_whatever_the_chunk_length(monkeypatch):
-    """Darcy's generation path (solve_batch) chooses by the pipeline, not by the chunk's length,
-    so a shard edge that leaves a chunk of one sample does not switch it to the direct solver."""
+def test_generation_picks_the_solver_of_its_chunk_size_whatever_the_chunk_length(monkeypatch, tmp_path):
+    """Generation resolves ``auto`` once for its chunk size (pdes.choose_solver), so the short last
+    chunk of a shard keeps multigrid; solving one sample on its own takes the direct solver."""
+    from oplearn.data import generate
+    from oplearn.pdes import choose_solver
     from oplearn.pdes import darcy as darcy_module
 
     calls = []
     real = darcy_module.solve_diffusion_multigrid
     monkeypatch.setattr(darcy_module, "solve_diffusion_multigrid",
                         lambda *args, **kwargs: calls.append(len(args[0])) or real(*args, **kwargs))
-    params = darcy_module.PROBLEM.params()
+    generate("darcy", samples=9, resolution=65, seed=0, out=tmp_path / "d.h5", progress=False)
+    assert calls == [8, 1]
+    assert choose_solver("darcy", 65, batch=8) == "mg" and choose_solver("darcy", 65, batch=1) == "direct"
     a = darcy.sample_coefficient(np.random.default_rng(0), 65)[None, None]
-    darcy_module.solve_batch(a, params)
-    assert calls == [1]
-    darcy_module.PROBLEM.solve_one(a[0], params)  # one sample on its own: the direct solver
-    assert calls == [1]
+    darcy_module.PROBLEM.solve_one(a[0], darcy_module.PROBLEM.params())
+    assert calls == [8, 1]

@@ -83,7 +83,12 @@ def test_recycling_rescues_restarted_gmres_on_an_indefinite_helmholtz_sequence()
         solver = RecyclingGMRES(restart=20, recycle=recycle, tol=1e-8, max_matvecs=20000)
         counts[recycle] = []
         for matrix, rhs in systems:
-            result = solver.solve(matrix, rhs, ilu_preconditioner(matrix, drop_tol=1e-1))
+            try:
+                result = solver.solve(matrix, rhs, ilu_preconditioner(matrix, drop_tol=1e-1))
+            except SolverError:  # stalled through all its operator applications
+                assert recycle == 0, "recycling must not stall"
+                counts[recycle].append(solver.max_matvecs)
+                continue
             assert np.linalg.norm(rhs - matrix @ result.x) <= 1.01e-8 * np.linalg.norm(rhs)
             counts[recycle].append(result.matvecs)
     assert sum(counts[10]) * 3 < sum(counts[0]), counts

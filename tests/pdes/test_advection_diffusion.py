@@ -98,7 +98,7 @@ def test_batched_solve_matches_single_solves():
         (np.ones((5, 5)), np.array([np.nan, 1.0]), 1.0, {}, "velocity contains NaN or inf"),
         (np.ones((5, 5)), np.ones(2), 0.0, {}, "eps must be > 0, got 0.0"),
         (np.ones((5, 5)), np.ones(2), 1.0, {"scheme": "lax"},
-         "scheme must be 'auto', 'central' or 'upwind', got 'lax'"),
+         "scheme must be one of auto, central, upwind, got 'lax'"),
         (np.ones((5, 5)), np.ones(2), 1.0, {"solver": "amg"}, "solver must be"),
     ],
 )
@@ -109,8 +109,8 @@ def test_bad_input_raises(f, b, eps, kwargs, message):
 
 @pytest.mark.parametrize("params, message", [
     ({"peclet": -1.0}, "peclet must be > 0, got -1.0"),
-    ({"velocity": "swirl"}, "velocity must be 'random' or 'constant', got 'swirl'"),
-    ({"scheme": "lax"}, "scheme must be 'auto', 'central' or 'upwind', got 'lax'"),
+    ({"velocity": "swirl"}, "velocity must be one of random, constant, got 'swirl'"),
+    ({"scheme": "lax"}, "scheme must be one of auto, central, upwind, got 'lax'"),
 ])
 def test_bad_parameters_raise_before_writing(params, message, tmp_path):
     with pytest.raises(InvalidInputError, match=message):

@@ -40,11 +40,6 @@ def test_upwind_with_diffusion_is_an_m_matrix():
     assert off.max() <= 0 and np.all(np.diag(m) >= -off.sum(axis=1) - 1e-9)
 
 
-def test_number_messages():
-    assert stencils.number({"x": "1e4"}, "x", low=1.0) == 1e4  # YAML reads 1e4 as a string
-    with pytest.raises(InvalidInputError, match="x must be > 0 and < 1, got 1"):
-        stencils.number({"x": 1}, "x", low=0.0, high=1.0, low_open=True, high_open=True)
-    with pytest.raises(InvalidInputError, match="x must be a number, got True"):
-        stencils.number({"x": True}, "x")
+def test_unknown_advection_scheme():
     with pytest.raises(InvalidInputError, match="unknown|scheme must be"):
         stencils.advection(np.zeros((2, 5, 5)), "lax")

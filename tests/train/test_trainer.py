@@ -54,12 +54,12 @@ def test_resume_after_interruption_reaches_the_same_model(tmp_path, make_h5, mon
     with pytest.raises(KeyboardInterrupt):
         train(config, train_set, {"17": test_set}, tmp_path / "resumed", progress=False, figures=False)
     monkeypatch.setattr(trainer_module, "save_jsonl", real_save)
-    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["epoch"] == 2
     train(config, train_set, {"17": test_set}, tmp_path / "resumed", resume=True, progress=False,
           figures=False)
 
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
@@ -79,7 +79,7 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     monkeypatch.setitem(trainer_module.LOSSES, "l2", loss_turning_nan)
     with pytest.raises(TrainingDivergedError, match="epoch 3"):
         train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False)
-    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
@@ -116,10 +116,110 @@ def test_resume_with_optimiser_state_of_other_parameters_fails_clearly(tmp_path,
     config = TrainConfig(epochs=2, batch_size=4, model_kwargs=SMALL)
     train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
     path = tmp_path / "run" / "checkpoint.pt"
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=True)
     ckpt["epoch"] = 1
     ckpt["optimizer"]["param_groups"][0]["params"].append(10_000)  # one parameter more than now
     torch.save(ckpt, path)
     with pytest.raises(DataFileError, match="optimiser state does not match"):
         train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
               figures=False)
+
+
+class _RunsCodeWhenUnpickled:
+    """An object whose unpickling would create ``marker``: what a crafted checkpoint can hold."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, make_h5):
+    from oplearn.cli import main
+    from oplearn.errors import DataFileError
+
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=1, batch_size=4, model_kwargs=SMALL)
+    train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    marker = tmp_path / "code_ran"
+    ckpt["history"].append(_RunsCodeWhenUnpickled(marker))
+    torch.save(ckpt, path)
+    with pytest.raises(DataFileError, match="refused: it holds objects other than tensors"):
+        load_surrogate(tmp_path / "run")
+    with pytest.raises(DataFileError, match="refused"):
+        train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(make_h5(n=24, s=17))]) == 2
+    assert not marker.exists()
+
+
+def test_resume_refuses_other_data_of_the_same_shape(tmp_path, make_h5):
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=1, batch_size=4, model_kwargs=SMALL)
+    train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
+    other = type(train_set)(train_set.inputs, train_set.outputs * 1.001, train_set.provenance)
+    with pytest.raises(InvalidInputError, match="other data .* sha256"):
+        train(config, other, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["data_fingerprint"]["sha256"] == trainer_module.data_fingerprint(train_set)["sha256"]
+    del ckpt["data_fingerprint"]  # a checkpoint of an older version cannot be checked
+    torch.save(ckpt, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(InvalidInputError, match="records no fingerprint"):
+        train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
+
+
+def test_checkpoint_keeps_and_restores_the_cuda_rng_states(tmp_path, make_h5, monkeypatch):
+    """The CUDA generators' states are saved and restored with the CPU's (checked here with a
+    stand-in for two CUDA devices; tests/pdes/test_cuda_solvers.py has no GPU trainer test)."""
+    states = [torch.tensor([1, 2], dtype=torch.uint8), torch.tensor([3], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=2, batch_size=4, model_kwargs=SMALL)
+    train(config.__class__(**{**config.to_dict(), "epochs": 1}), train_set, {"17": test_set},
+          tmp_path / "run", progress=False, figures=False)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert [t.tolist() for t in ckpt["rng"]["cuda"]] == [[1, 2], [3]]
+    train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
+          figures=False)
+    assert [[t.tolist() for t in call] for call in restored] == [[[1, 2], [3]]]
+
+
+class _Pointwise(torch.nn.Module):
+    """A user's own model: two pointwise convolutions."""
+
+    def __init__(self, out_channels=1):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 1), torch.nn.GELU(),
+                                       torch.nn.Conv2d(8, out_channels, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_train_takes_a_model_the_user_built(tmp_path, make_h5):
+    from oplearn.errors import DataFileError
+
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=2, batch_size=4)
+    torch.manual_seed(0)
+    report = train(config, train_set, {"17": test_set}, tmp_path / "run", model=_Pointwise(),
+                   progress=False, figures=False)
+    assert report["model"] == "custom" and report["parameters"] == 8 + 8 + 8 + 1
+    with pytest.raises(DataFileError, match="pass that model"):
+        load_surrogate(tmp_path / "run")
+    surrogate, _ = load_surrogate(tmp_path / "run", model=_Pointwise())
+    assert surrogate.predict(test_set.inputs).shape == test_set.outputs.shape
+    more = TrainConfig(epochs=3, batch_size=4)
+    with pytest.raises(InvalidInputError, match="pass the same model"):
+        train(more, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
+    train(more, train_set, {"17": test_set}, tmp_path / "run", model=_Pointwise(), resume=True,
+          progress=False, figures=False)
+    with pytest.raises(InvalidInputError, match=r"maps \(1, 1, 17, 17\) to \(1, 2, 17, 17\)"):
+        train(config, train_set, {"17": test_set}, tmp_path / "bad", model=_Pointwise(2), progress=False)
+    assert not (tmp_path / "bad").exists()

@@ -96,36 +96,77 @@ def _load_neuraloperator_pt(path: Path) -> FieldDataset:
     return FieldDataset(a[:, None].float(), y[:, None].float(), provenance)
 
 
-def _load_oplearn_h5(paths: Sequence[Path]) -> FieldDataset:
-    pieces = [read_file(p) for p in paths]
-    order = sorted(range(len(pieces)), key=lambda i: pieces[i][2].get("shard", {}).get("start", 0))
-    first = pieces[order[0]][2]
-    same_keys = ("pde", "params", "grid", "resolution", "seed", "samples_total")
-    end = None
+def _shard_range(provenance: dict[str, Any], samples: int) -> tuple[int, int, int]:
+    """``(start, stop, total)`` of the samples a file holds; a file without a shard record is a
+    whole dataset of its own ``samples``."""
+    shard = provenance.get("shard") or {}
+    start = int(shard.get("start", 0))
+    stop = int(shard.get("stop", start + samples))
+    total = int(provenance.get("samples_total", stop))
+    return start, stop, total
+
+
+def _check_shards(paths: Sequence[Path], provenances: list[dict[str, Any]], counts: list[int],
+                  allow_partial: bool) -> list[int]:
+    """The order that puts the shards ``paths`` back together; refuses (one line) files of
+    different datasets, files whose sample count contradicts their shard record, overlaps and,
+    unless ``allow_partial``, a gap or a missing start or end."""
+    ranges = [_shard_range(prov, n) for prov, n in zip(provenances, counts, strict=True)]
+    order = sorted(range(len(paths)), key=lambda i: ranges[i][:2])
+    first = order[0]
+    reference = {k: v for k, v in provenances[first].items() if k != "shard"}
     for i in order:
-        prov = pieces[i][2]
-        for key in same_keys:
-            if prov.get(key) != first.get(key):
-                raise DataFileError(f"{paths[i]}: {key} differs from {paths[order[0]]}; not shards of one dataset")
-        shard = prov.get("shard", {})
-        if end is not None and shard.get("start", 0) < end:
-            raise DataFileError(f"{paths[i]}: overlaps another shard")
-        end = shard.get("stop")
+        other = {k: v for k, v in provenances[i].items() if k != "shard"}
+        differing = sorted(k for k in set(reference) | set(other) if reference.get(k) != other.get(k))
+        if differing:
+            raise DataFileError(f"{paths[i]}: {differing[0]} differs from {paths[first]}; "
+                                "not shards of one dataset")
+        start, stop, _ = ranges[i]
+        if stop - start != counts[i]:
+            raise DataFileError(f"{paths[i]}: holds {counts[i]} samples but its record says "
+                                f"samples {start}..{stop - 1}")
+    total = ranges[first][2]
+    expected = 0
+    for i in order:
+        start, stop, _ = ranges[i]
+        if start < expected:
+            raise DataFileError(f"{paths[i]}: samples {start}..{min(stop, expected) - 1} overlap "
+                                "another shard; give each shard once")
+        if start > expected and not allow_partial:
+            raise DataFileError(f"samples {expected}..{start - 1} of {total} are missing: no file "
+                                "given holds them (generate or add the missing shard)")
+        expected = stop
+    if expected < total and not allow_partial:
+        raise DataFileError(f"samples {expected}..{total - 1} of {total} are missing: no file given "
+                            "holds them (generate or add the missing shard)")
+    return order
+
+
+def _load_oplearn_h5(paths: Sequence[Path], allow_partial: bool = False) -> FieldDataset:
+    pieces = [read_file(p) for p in paths]
+    order = _check_shards(paths, [piece[2] for piece in pieces], [len(piece[0]) for piece in pieces],
+                          allow_partial)
     inputs = np.concatenate([pieces[i][0] for i in order])
     outputs = np.concatenate([pieces[i][1] for i in order])
-    provenance = dict(first)
+    provenance = dict(pieces[order[0]][2])
     if outputs.ndim == inputs.ndim + 1:  # (N, T, C, *S): time steps become channels
         provenance["time_steps"] = int(outputs.shape[1])
         outputs = outputs.reshape(outputs.shape[0], -1, *outputs.shape[3:])
-    if len(paths) > 1:
-        provenance["shard"] = {"files": len(paths)}
+    ranges = [_shard_range(pieces[i][2], len(pieces[i][0]))[:2] for i in order]
+    if len(paths) > 1 or ranges[0] != (0, provenance.get("samples_total", ranges[0][1])):
+        provenance["shard"] = {"files": len(paths), "ranges": [list(r) for r in ranges]}
     return FieldDataset(torch.from_numpy(inputs), torch.from_numpy(outputs), provenance)
 
 
-def load(paths: str | os.PathLike | Sequence[str | os.PathLike], subsample_factor: int = 1) -> FieldDataset:
+def load(paths: str | os.PathLike | Sequence[str | os.PathLike], subsample_factor: int = 1, *,
+         allow_partial: bool = False) -> FieldDataset:
     """Load one dataset from an oplearn HDF5 file, several shards of one, or a neuraloperator
-    ``.pt`` file; optionally subsample it. Raises :class:`DataFileError` for missing, corrupt,
-    mismatched or non-finite data."""
+    ``.pt`` file; optionally subsample it.
+
+    Shards must make up the whole dataset: contiguous, from sample 0 to the dataset's total, one
+    provenance. ``allow_partial=True`` accepts a subset (gaps or missing ends, never overlaps);
+    the provenance's ``shard`` then lists the sample ranges loaded. Raises
+    :class:`DataFileError` for missing, corrupt, mismatched, incomplete or non-finite data."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -139,7 +180,7 @@ def load(paths: str | os.PathLike | Sequence[str | os.PathLike], subsample_facto
             raise InvalidInputError("neuraloperator .pt files are loaded one at a time")
         data = _load_neuraloperator_pt(paths[0])
     else:
-        data = _load_oplearn_h5(paths)
+        data = _load_oplearn_h5(paths, allow_partial)
     if len(data) == 0:
         raise DataFileError(f"{paths[0]}: holds no samples")
     for name, arr in (("inputs", data.inputs), ("outputs", data.outputs)):

@@ -20,6 +20,12 @@ MG_MIN_UNKNOWNS = 50 * 50  # measured (datagen.py): multigrid beats spsolve from
 MG_MIN_BATCH = 4
 
 
+def default_solver(unknowns: int, iterative: str) -> str:
+    """What ``"auto"`` means for one sparse system of ``unknowns`` unknowns: the direct solver up
+    to ``DIRECT_MAX_UNKNOWNS``, else ``iterative`` (``"amg"`` for SPD systems, ``"gmres"``)."""
+    return "direct" if unknowns <= DIRECT_MAX_UNKNOWNS else iterative
+
+
 def choose_spd_solver(s: int, device: str = "cpu", mg_min_unknowns: int = MG_MIN_UNKNOWNS,
                       batch: int = 1) -> str:
     """The fastest measured solver for ``batch`` 2D diffusion problems with ``s`` points per side
@@ -47,7 +53,7 @@ def solve_spd(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",
         SolverError: the residual is above ``tol`` (direct solves get a loose 1e3 * eps margin).
     """
     if solver == "auto":
-        solver = "direct" if matrix.shape[0] <= DIRECT_MAX_UNKNOWNS else "amg"
+        solver = default_solver(matrix.shape[0], "amg")
     if solver == "direct":
         return _direct(matrix, rhs, tol)
     if solver == "amg":
@@ -107,7 +113,7 @@ def solve_general(matrix: sp.spmatrix, rhs: np.ndarray, *, solver: str = "auto",
         SolverError: the residual is above ``tol`` (direct solves get a loose 1e3 * eps margin).
     """
     if solver == "auto":
-        solver = "direct" if matrix.shape[0] <= DIRECT_MAX_UNKNOWNS else "gmres"
+        solver = default_solver(matrix.shape[0], "gmres")
     if solver == "direct":
         return _direct(matrix, rhs, tol)
     if solver != "gmres":

@@ -140,7 +140,7 @@ class MultiONet(nn.Module):
 
 register("deeponet", DeepONet,
          "DeepONet (Lu et al. 2021): branch net on fixed sensors, trunk net on coordinates",
-         ndims=(1, 2, 3), resolution_invariant=True)
+         ndims=(1, 2, 3), resolution_invariant=True, aliases={"n_layers": "depth"})
 register("multionet", MultiONet,
          "MultiONet (Zang & Koutsourelakis, DGNO 2025): DeepONet inner products averaged over depths",
          ndims=(1, 2, 3), resolution_invariant=True)

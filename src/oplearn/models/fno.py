@@ -15,6 +15,7 @@ from oplearn.models.layers import (
     GridEmbedding,
     SpectralConv,
 )
+from oplearn.models.layers.embedding import embeds_coordinates
 from oplearn.models.layers.grid import check_field, check_ndim, grid_spacing
 from oplearn.models.layers.local_kernels import LocalKernels
 from oplearn.models.registry import register
@@ -37,6 +38,8 @@ class FNO(nn.Module):
         projection_channels: hidden channels of the projection.
         padding: fraction of each axis zero-padded before the Fourier layers (0 for periodic data).
         grid: ``"node"`` or ``"periodic"``, the coordinates of the positional embedding.
+        positional_embedding: append the grid coordinates to the input; ``None``: on node-centred
+            grids only (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
         local_kernels: names among ``"differential"`` and ``"integral"``: local kernels
             (:class:`~oplearn.models.layers.local_kernels.LocalKernels`, Liu-Schiaffini et al.
             2024) added to every Fourier layer, ``v <- gelu(K v + W v + D v + I v)``.
@@ -58,7 +61,7 @@ class FNO(nn.Module):
         projection_channels: int = 128,
         padding: float = 0.0,
         grid: str = "node",
-        positional_embedding: bool = True,
+        positional_embedding: bool | None = None,
         local_kernels: Sequence[str] = (),
         factorization: str | None = None,
         rank: float | int | Sequence[int] = 0.1,
@@ -66,6 +69,7 @@ class FNO(nn.Module):
         super().__init__()
         check_ndim(ndim)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
+        positional_embedding = embeds_coordinates(grid, positional_embedding)
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         lifted_in = in_channels + (ndim if positional_embedding else 0)
         self.lifting = ChannelLinear(lifted_in, width)

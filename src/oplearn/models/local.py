@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oplearn.models.fno import FNO
-from oplearn.models.layers.embedding import GridEmbedding
+from oplearn.models.layers.embedding import GridEmbedding, embeds_coordinates
 from oplearn.models.layers.grid import check_field, check_grid, check_ndim
 from oplearn.models.layers.local_kernels import LocalKernels
 from oplearn.models.layers.pointwise import ChannelLinear, ChannelMLP
@@ -53,7 +53,7 @@ class LocalNO(nn.Module):
             (see :class:`~oplearn.models.layers.local_kernels.LocalKernels`).
         projection_channels: hidden channels of the projection.
         positional_embedding: append grid coordinates to the input; ``None``: on node-centred
-            grids only (see :func:`local_fno`).
+            grids only (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
     """
 
     def __init__(
@@ -78,7 +78,7 @@ class LocalNO(nn.Module):
         check_ndim(ndim, (1, 2))
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.grid = check_grid(grid)
-        positional_embedding = _embed_coordinates(grid, positional_embedding)
+        positional_embedding = embeds_coordinates(grid, positional_embedding)
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         self.lifting = ChannelLinear(in_channels + (ndim if positional_embedding else 0), width)
         self.local = nn.ModuleList(
@@ -100,25 +100,17 @@ class LocalNO(nn.Module):
         return self.projection(v)
 
 
-def _embed_coordinates(grid: str, requested: bool | None) -> bool:
-    """Default of ``positional_embedding``: coordinates on node-centred grids only. A periodic
-    coordinate ``x_i = i / s`` jumps from ``1 - h`` to ``0`` across the wrap; a differential
-    kernel turns that jump into a spike of height ``~ 1 / h``, which no resolution shares (an FNO
-    with local kernels and coordinates, trained on the zoo's periodic Poisson problem at 64
-    points: relative error 0.013 there, 1.4 at 256; without coordinates 0.005 and 0.007)."""
-    return check_grid(grid) == "node" if requested is None else requested
-
-
 def local_fno(in_channels: int = 1, out_channels: int = 1, *, grid: str = "node",
               local_kernels: Sequence[str] = ("differential", "integral"),
               positional_embedding: bool | None = None, **kwargs) -> FNO:
     """The FNO with local kernels in every Fourier layer, ``v <- gelu(K v + W v + D v + I v)``
     (Liu-Schiaffini et al. 2024), with the kernels' defaults of
     :class:`~oplearn.models.layers.local_kernels.LocalKernels`. ``positional_embedding=None``
-    appends coordinates on node-centred grids only (see :func:`_embed_coordinates`); ``kwargs``
-    are the other options of :class:`~oplearn.models.fno.FNO`."""
+    appends coordinates on node-centred grids only, as for the FNO
+    (:func:`~oplearn.models.layers.embedding.embeds_coordinates`); ``kwargs`` are the other options
+    of :class:`~oplearn.models.fno.FNO`."""
     return FNO(in_channels, out_channels, grid=grid, local_kernels=local_kernels,
-               positional_embedding=_embed_coordinates(grid, positional_embedding), **kwargs)
+               positional_embedding=positional_embedding, **kwargs)
 
 
 register("local-no", LocalNO,
@@ -127,4 +119,4 @@ register("local-no", LocalNO,
          ndims=(1, 2))
 register("local-fno", local_fno,
          "FNO + differential and local integral kernels (Liu-Schiaffini et al. 2024)",
-         ndims=(1, 2))
+         ndims=(1, 2), extends=(FNO,))

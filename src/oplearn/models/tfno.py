@@ -36,6 +36,7 @@ from typing import Any
 from torch import nn
 
 from oplearn.models.fno import FNO
+from oplearn.models.layers.embedding import embeds_coordinates
 from oplearn.models.layers.patching import MultigridPatching
 from oplearn.models.registry import register
 
@@ -56,7 +57,9 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
         patch_padding: patch overlap as a fraction of the patch width.
         patch_mode: values outside the domain for the patches (``"circular"``, ``"reflect"``,
             ``"replicate"``, ``"zeros"``); default ``"circular"`` on periodic grids, else ``"reflect"``.
-        patch_positions: give each patch its global coordinates (default: on node grids).
+        patch_positions: give each patch its global coordinates (default: on node grids, the
+            rule of :func:`~oplearn.models.layers.embedding.embeds_coordinates`; the FNO's own
+            ``positional_embedding`` follows the same rule).
         fno_options: any other :class:`FNO` argument (``modes``, ``width``, ``n_layers`` ...).
     Returns:
         the FNO, or the FNO inside :class:`MultigridPatching`; ``(B, C_in, *S) -> (B, C_out, *S)``.
@@ -66,7 +69,7 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
     if patch_levels == 0:
         return FNO(in_channels, out_channels, ndim=ndim, grid=grid, factorization=factorization, rank=rank,
                    **fno_options)
-    positions = grid == "node" if patch_positions is None else patch_positions
+    positions = embeds_coordinates(grid, patch_positions)
     fno = FNO(MultigridPatching.inner_channels(in_channels, patch_levels, ndim, positions), out_channels,
               ndim=ndim, grid=grid, factorization=factorization, rank=rank, **fno_options)
     mode = patch_mode or ("circular" if grid == "periodic" else "reflect")
@@ -82,6 +85,6 @@ def MGTFNO(in_channels: int = 1, out_channels: int = 1, *, patch_levels: int = 1
 
 
 register("tfno", TFNO, "Tensorized FNO (Kossaifi et al. 2023): FNO with Tucker/CP/TT-factorised "
-         "spectral weights", ndims=(1, 2, 3))
+         "spectral weights", ndims=(1, 2, 3), extends=(FNO,))
 register("mg-tfno", MGTFNO, "MG-TFNO (Kossaifi et al. 2023): TFNO on multigrid patches (2^L per axis, "
-         "L coarse context views)", ndims=(1, 2, 3))
+         "L coarse context views)", ndims=(1, 2, 3), extends=(TFNO, FNO))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -140,12 +141,15 @@ def _with_attention(kind: str):
             raise TypeError(f"the attention of this model is {kind!r}; choose the other name")
         return GalerkinTransformer(*args, attention=kind, **kwargs)
 
+    full = inspect.signature(GalerkinTransformer)
+    make.__signature__ = full.replace(parameters=[p for p in full.parameters.values()
+                                                  if p.name != "attention"])
     return make
 
 
 register("galerkin-transformer", _with_attention("galerkin"),
          "Galerkin Transformer (Cao 2021): softmax-free attention Q (LN(K)^T LN(V)) / n, "
-         "spectral decoder", ndims=(1, 2), resolution_invariant=True)
+         "spectral decoder", ndims=(1, 2), resolution_invariant=True, aliases={"width": "hidden"})
 register("fourier-transformer", _with_attention("fourier"),
          "Fourier Transformer (Cao 2021): softmax-free attention (LN(Q) LN(K)^T) V / n, "
-         "spectral decoder", ndims=(1, 2), resolution_invariant=True)
+         "spectral decoder", ndims=(1, 2), resolution_invariant=True, aliases={"width": "hidden"})

@@ -13,13 +13,15 @@ from oplearn.pdes import (
     navier_stokes,
     poisson,
     stencils,
+    time_stepping,
 )
-from oplearn.pdes.problem import Problem, available, get
+from oplearn.pdes.problem import Problem, available, choose_solver, get
 
 __all__ = [
     "Problem",
     "advection_diffusion",
     "available",
+    "choose_solver",
     "burgers",
     "darcy",
     "get",
@@ -28,4 +30,5 @@ __all__ = [
     "navier_stokes",
     "poisson",
     "stencils",
+    "time_stepping",
 ]

@@ -29,8 +29,9 @@ import numpy as np
 import scipy.fft
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import solve_general
+from oplearn.linalg.solve import default_solver, solve_general
 from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
     ADVECTION_SCHEMES,
@@ -38,41 +39,29 @@ from oplearn.pdes.stencils import (
     check_field,
     mesh_peclet,
     neg_laplacian,
-    number,
     solve_interior,
 )
 
-DEFAULTS: dict[str, Any] = {
-    "peclet": 10.0,
-    "velocity": "random",
-    "angle": float(np.pi / 4),
-    "psi_alpha": 3.0,
-    "psi_tau": 3.0,
-    "f_alpha": 2.0,
-    "f_tau": 3.0,
-    "f_sigma": 25.0,
-    "scheme": "auto",
-    "solver": "auto",
-    "tol": 1e-10,
-}
+SOLVERS = ("auto", "direct", "gmres")
 VELOCITIES = ("random", "constant")
+PARAMETERS = {
+    "peclet": Number(10.0, low=0.0, low_open=True),
+    "velocity": Choice("random", VELOCITIES),
+    "angle": Number(float(np.pi / 4)),
+    "psi_alpha": Number(3.0, low=0.0, low_open=True),
+    "psi_tau": Number(3.0, low=0.0),
+    "f_alpha": Number(2.0, low=0.0, low_open=True),
+    "f_tau": Number(3.0, low=0.0),
+    "f_sigma": Number(10.0, low=0.0, low_open=True),
+    "scheme": Choice("auto", ("auto", *ADVECTION_SCHEMES)),
+    "solver": Choice("auto", SOLVERS),
+    "tol": Number(1e-10, low=0.0, low_open=True),
+}
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 
 
 def _check_scheme(scheme: Any) -> None:
-    if scheme not in ("auto", *ADVECTION_SCHEMES):
-        raise InvalidInputError(f"scheme must be 'auto', 'central' or 'upwind', got {scheme!r}")
-
-
-def _check_params(p: dict[str, Any]) -> None:
-    number(p, "peclet", low=0.0, low_open=True)
-    number(p, "angle")
-    for key in ("psi_alpha", "f_alpha", "f_sigma", "tol"):
-        number(p, key, low=0.0, low_open=True)
-    for key in ("psi_tau", "f_tau"):
-        number(p, key, low=0.0)
-    if p["velocity"] not in VELOCITIES:
-        raise InvalidInputError(f"velocity must be 'random' or 'constant', got {p['velocity']!r}")
-    _check_scheme(p["scheme"])
+    PARAMETERS["scheme"].check("scheme", scheme)
 
 
 def stream_function(rng: np.random.Generator, s: int, *, alpha: float = 3.0,
@@ -103,8 +92,7 @@ def curl(psi: np.ndarray) -> np.ndarray:
 
 def sample_velocity(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Velocity ``(b_x, b_y)`` on ``s x s`` nodes with ``max|b| = 1``; ``(2, s, s)``."""
-    p = {**DEFAULTS, **params}
-    _check_params(p)
+    p = check_parameters("advection-diffusion", PARAMETERS, params)
     if p["velocity"] == "constant":
         angle = float(p["angle"])
         return np.stack([np.full((s, s), np.cos(angle)), np.full((s, s), np.sin(angle))])
@@ -114,7 +102,7 @@ def sample_velocity(rng: np.random.Generator, s: int, **params: Any) -> np.ndarr
 
 def sample_input(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Input ``(f, b_x, b_y)`` of one sample, ``(3, s, s)``: source, then velocity."""
-    p = {**DEFAULTS, **params}
+    p = check_parameters("advection-diffusion", PARAMETERS, params)
     b = sample_velocity(rng, s, **p)
     f = neumann_grf(rng, s, alpha=float(p["f_alpha"]), tau=float(p["f_tau"]),
                     sigma=float(p["f_sigma"]))
@@ -168,7 +156,7 @@ def solve(
     """
     f = check_field(f, "f")
     b = _check_velocity(velocity, f.shape)
-    eps = number({"eps": eps}, "eps", low=0.0, low_open=True)
+    eps = Number(1.0, low=0.0, low_open=True).check("eps", eps)
     _check_scheme(scheme)
     if f.ndim == 3:
         return np.stack([solve(fi, bi, eps, scheme=scheme, solver=solver, tol=tol)
@@ -187,21 +175,18 @@ def _solve_one(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
                  tol=float(params["tol"]))[None]
 
 
-def _validate(s: int, params: dict[str, Any]) -> None:
-    _check_params(params)
-
-
 PROBLEM = register(
     Problem(
         name="advection-diffusion",
         grid="node",
         ndim=2,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=_solve_one,
         description="-Laplacian u / Pe + b . grad u = f on the unit square, u = 0 on the boundary; "
                     "input (f, b_x, b_y), b a random divergence-free flow with max|b| = 1",
-        solvers=("auto", "direct", "gmres"),
-        validate=_validate,
+        solvers=SOLVERS,
+        auto_solver=lambda s, device, batch: default_solver((s - 2) ** 2, "gmres"),
+        channels=lambda params: (3, 1),
     )
 )

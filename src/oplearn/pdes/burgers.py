@@ -17,23 +17,27 @@ data, the stiff order reduction of the Cox-Matthews scheme).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from oplearn.errors import InvalidInputError
+from oplearn.pdes.parameters import Integer, Number, defaults_of
 from oplearn.pdes.problem import Problem, check_solver_resolution, every_kth_point, register
+from oplearn.pdes.time_stepping import ETDRK4, SemilinearTerms, integrate
 
-DEFAULTS: dict[str, Any] = {
-    "nu": 0.1,
-    "t": 1.0,
-    "solver_resolution": 8192,
-    "sigma": 625.0,
-    "tau2": 25.0,
-    "alpha": 2.0,
-    "courant": 0.5,
+PARAMETERS = {
+    "nu": Number(0.1, low=0.0, low_open=True),
+    "t": Number(1.0, low=0.0),
+    "solver_resolution": Integer(8192, low=4),
+    "sigma": Number(625.0, low=0.0, low_open=True),
+    "tau2": Number(25.0, low=0.0, low_open=True),
+    "alpha": Number(2.0, low=0.0, low_open=True),
+    "courant": Number(0.5, low=0.0, low_open=True),
 }
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 CONTOUR_POINTS = 32
 
 
@@ -73,19 +77,6 @@ def auto_time_step(u0_max: float, n: int, nu: float, courant: float = 0.5) -> fl
     umax = u0_max or 1.0
     k_max = 2 * math.pi * max(math.ceil(n / 3) - 1, 1)  # the largest wave number the 2/3 rule keeps
     return courant / (umax * min(k_max, max(2 * math.pi, 4 * umax / nu)))
-
-
-def _etdrk4_coefficients(lin: torch.Tensor, dt: float):
-    """``E, E2, Q, f1, f2, f3`` for the diagonal linear part ``lin`` (real, ``(K,)``)."""
-    roots = torch.exp(1j * math.pi * (torch.arange(1, CONTOUR_POINTS + 1, dtype=torch.float64) - 0.5)
-                      / CONTOUR_POINTS).to(lin.device)
-    lr = dt * lin.to(torch.complex128)[:, None] + roots[None, :]
-    exp_lr = torch.exp(lr)
-    q = dt * ((torch.exp(lr / 2) - 1) / lr).mean(dim=1).real
-    f1 = dt * ((-4 - lr + exp_lr * (4 - 3 * lr + lr ** 2)) / lr ** 3).mean(dim=1).real
-    f2 = dt * ((2 + lr + exp_lr * (lr - 2)) / lr ** 3).mean(dim=1).real
-    f3 = dt * ((-4 - 3 * lr - lr ** 2 + exp_lr * (4 - lr)) / lr ** 3).mean(dim=1).real
-    return torch.exp(dt * lin), torch.exp(dt * lin / 2), q, f1, f2, f3
 
 
 def solve(u0, nu: float = 0.1, t: float = 1.0, *, courant: float = 0.5, dt: float | None = None,
@@ -129,33 +120,20 @@ def solve(u0, nu: float = 0.1, t: float = 1.0, *, courant: float = 0.5, dt: floa
 
 def _integrate(u: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, nu: float, dt: float,
                steps: int) -> torch.Tensor:
+    """``(B, n)`` -> ``(B, n)``: ``steps`` ETDRK4 steps of size ``dt`` in Fourier space (``k``, ``keep``: ``(n//2 + 1,)``)."""
     n = u.shape[-1]
-    e, e2, q, f1, f2, f3 = _etdrk4_coefficients(-nu * k ** 2, dt)
     g = -0.5j * k * keep  # -(u^2 / 2)_x in Fourier space, dealiased
 
     def nonlinear(v: torch.Tensor) -> torch.Tensor:
         return g * torch.fft.rfft(torch.fft.irfft(v, n=n) ** 2)
 
-    v = torch.fft.rfft(u)
-    for _ in range(steps):
-        nv = nonlinear(v)
-        a = e2 * v + q * nv
-        na = nonlinear(a)
-        b = e2 * v + q * na
-        nb = nonlinear(b)
-        c = e2 * a + q * (2 * nb - nv)
-        nc = nonlinear(c)
-        v = e * v + f1 * nv + 2 * f2 * (na + nb) + f3 * nc
-    return torch.fft.irfft(v, n=n)
+    terms = SemilinearTerms(linear=-nu * k ** 2, nonlinear=nonlinear)
+    scheme = replace(ETDRK4, contour_points=CONTOUR_POINTS)
+    return torch.fft.irfft(integrate(torch.fft.rfft(u), terms, scheme, dt, steps), n=n)
 
 
 def _validate(s: int, params: dict[str, Any]) -> None:
     check_solver_resolution("Burgers", s, params["solver_resolution"])
-    for key in ("nu", "sigma", "tau2", "courant"):
-        if not params[key] > 0:
-            raise InvalidInputError(f"{key} must be > 0, got {params[key]!r}")
-    if not params["t"] >= 0:
-        raise InvalidInputError(f"t must be >= 0, got {params['t']!r}")
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:
@@ -193,7 +171,7 @@ PROBLEM = register(
         name="burgers",
         grid="periodic",
         ndim=1,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=_solve_one,
         solve_batch=solve_batch,

@@ -18,26 +18,29 @@ import numpy as np
 import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import MG_MIN_BATCH, choose_spd_solver, solve_spd
+from oplearn.linalg.solve import choose_spd_solver, solve_spd
 from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import diffusion, require_cpu, solve_diffusion_multigrid, solve_interior
 
-DEFAULTS: dict[str, Any] = {
-    "a_high": 12.0,
-    "a_low": 3.0,
-    "alpha": 2.0,
-    "tau": 3.0,
-    "f": 1.0,
-    "face_mean": "harmonic",
-    "solver": "auto",
-    "tol": 1e-10,
+SOLVERS = ("auto", "direct", "amg", "mg")
+PARAMETERS = {
+    "a_high": Number(12.0, low=0.0, low_open=True),
+    "a_low": Number(3.0, low=0.0, low_open=True),
+    "alpha": Number(2.0, low=0.0, low_open=True),
+    "tau": Number(3.0, low=0.0),
+    "f": Number(1.0),
+    "face_mean": Choice("harmonic", ("harmonic", "arithmetic")),
+    "solver": Choice("auto", SOLVERS),
+    "tol": Number(1e-10, low=0.0, low_open=True),
 }
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 
 
 def sample_coefficient(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Piecewise-constant coefficient on ``s x s`` nodes: ``a_high`` where the GRF is >= 0."""
-    p = {**DEFAULTS, **params}
+    p = check_parameters("darcy", PARAMETERS, params)
     psi = neumann_grf(rng, s, alpha=p["alpha"], tau=p["tau"])
     return np.where(psi >= 0.0, p["a_high"], p["a_low"])
 
@@ -116,12 +119,9 @@ def _solve_one(a: np.ndarray, params: dict[str, Any]) -> np.ndarray:
 
 def solve_batch(a: np.ndarray, params: dict[str, Any], device: str = "cpu") -> np.ndarray:
     """``(B, 1, s, s)`` coefficients -> ``(B, 1, s, s)`` solutions (multigrid: one batched solve).
-    Generation's path: ``auto`` picks the solver of a batched pipeline whatever ``B`` is, so the
-    solver of a sample does not depend on where a shard edge or the chunk size cuts its chunk."""
-    solver = params["solver"]
-    if solver == "auto":
-        solver = choose_spd_solver(a.shape[-1], device, batch=MG_MIN_BATCH)
-    return solve(a[:, 0], params["f"], solver=solver, tol=params["tol"],
+    Generation resolves ``auto`` for its chunk size before calling this
+    (:func:`oplearn.pdes.problem.choose_solver`), so a short last chunk keeps the run's solver."""
+    return solve(a[:, 0], params["f"], solver=params["solver"], tol=params["tol"],
                  face_mean=params["face_mean"], device=device)[:, None]
 
 
@@ -130,11 +130,12 @@ PROBLEM = register(
         name="darcy",
         grid="node",
         ndim=2,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=_solve_one,
         solve_batch=solve_batch,
         description="-div(a grad u) = 1 on the unit square, a in {3, 12} from a thresholded GRF",
-        solvers=("auto", "direct", "amg", "mg"),
+        solvers=SOLVERS,
+        auto_solver=lambda s, device, batch: choose_spd_solver(s, device, batch=batch),
     )
 )

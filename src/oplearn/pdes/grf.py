@@ -1,8 +1,15 @@
 """Gaussian random fields on the node-centred grid of the unit square.
 
 The field has covariance ``sigma^2 (-Laplacian + tau^2 I)^(-alpha)`` with homogeneous Neumann
-boundary conditions, sampled exactly in the cosine eigenbasis ``cos(pi k x) cos(pi l y)``: on the
-node-centred grid ``x_i = i / (s - 1)`` that basis is the type-I discrete cosine transform.
+boundary conditions, sampled exactly in its eigenbasis, the L2([0, 1]^d)-orthonormal cosines
+``phi_k(x) = prod_axes n_k cos(pi k x)`` (``n_0 = 1``, ``n_k = sqrt(2)`` for ``k >= 1``):
+
+    u(x) = sum_{0 <= k < s, k != 0} sigma (pi^2 |k|^2 + tau^2)^(-alpha/2) xi_k phi_k(x),
+
+``xi_k`` independent standard normal, so that ``E[u(x) u(y)] = sum_k lambda_k phi_k(x) phi_k(y)``
+with the modes the grid resolves. The constant mode is left out (a zero-mean field, as in the
+FNO paper's sampler). On the node-centred grid ``x_i = i / (s - 1)`` the sum is a type-I discrete
+cosine transform.
 """
 
 from __future__ import annotations
@@ -29,7 +36,14 @@ def neumann_grf(
         k2 = k2 + (np.pi * k.reshape(shape)) ** 2
     sqrt_eig = sigma * (k2 + tau**2) ** (-alpha / 2.0)
     sqrt_eig[(0,) * ndim] = 0.0  # zero-mean field, as in the FNO paper's sampler
+    # (s - 1) idct(c, type=1) evaluates sum_k w_k c_k cos(pi k i / (s - 1)) per axis, with
+    # w_0 = w_{s-1} = 1/2 and w_k = 1 otherwise; multiplying c_k by n_k / w_k gives the
+    # orthonormal eigenfunctions n_k cos(pi k x) of every mode, the two end modes included.
+    scale = np.full(s, np.sqrt(2.0))
+    scale[0], scale[-1] = 2.0, 2.0 * np.sqrt(2.0)
+    for axis in range(ndim):
+        shape = [1] * ndim
+        shape[axis] = s
+        sqrt_eig = sqrt_eig * scale.reshape(shape)
     xi = rng.standard_normal((s,) * ndim)
-    # idctn(type=1, norm=None) evaluates sum_k c_k w_k cos(pi k i/(s-1)) with end weights 1/2;
-    # the weights only rescale the independent coefficients at the edge of the spectrum.
-    return scipy.fft.idctn(xi * sqrt_eig, type=1) * (2 * (s - 1)) ** ndim / 2**ndim
+    return scipy.fft.idctn(xi * sqrt_eig, type=1) * float(s - 1) ** ndim

@@ -30,31 +30,33 @@ import numpy as np
 import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
-from oplearn.linalg.solve import solve_general
+from oplearn.linalg.solve import default_solver, solve_general
 from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
     broadcast_field,
     check_field,
     neg_laplacian,
-    number,
     reaction,
     solve_interior,
 )
 
 MIN_POINTS_PER_WAVELENGTH = 10.0
 
-DEFAULTS: dict[str, Any] = {
-    "k0": 10.0,
-    "contrast": 0.5,
-    "k_alpha": 2.0,
-    "k_tau": 3.0,
-    "f_alpha": 2.0,
-    "f_tau": 3.0,
-    "f_sigma": 25.0,
-    "solver": "auto",
-    "tol": 1e-10,
+SOLVERS = ("auto", "direct", "gmres")
+PARAMETERS = {
+    "k0": Number(10.0, low=0.0, low_open=True),
+    "contrast": Number(0.5, low=0.0, high=1.0, high_open=True),
+    "k_alpha": Number(2.0, low=0.0, low_open=True),
+    "k_tau": Number(3.0, low=0.0),
+    "f_alpha": Number(2.0, low=0.0, low_open=True),
+    "f_tau": Number(3.0, low=0.0),
+    "f_sigma": Number(10.0, low=0.0, low_open=True),
+    "solver": Choice("auto", SOLVERS),
+    "tol": Number(1e-10, low=0.0, low_open=True),
 }
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 
 
 def points_per_wavelength(k_max: float, s: int) -> float:
@@ -72,19 +74,9 @@ def _check_resolution(k_max: float, s: int, minimum: float, where: str) -> None:
         )
 
 
-def _check_params(p: dict[str, Any]) -> None:
-    number(p, "k0", low=0.0, low_open=True)
-    number(p, "contrast", low=0.0, high=1.0, high_open=True)
-    for key in ("k_alpha", "f_alpha", "f_sigma", "tol"):
-        number(p, key, low=0.0, low_open=True)
-    for key in ("k_tau", "f_tau"):
-        number(p, key, low=0.0)
-
-
 def sample_wavenumber(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Wave number ``k0 (1 + contrast g)`` on ``s x s`` nodes, ``max|g| = 1``; ``(s, s)``."""
-    p = {**DEFAULTS, **params}
-    _check_params(p)
+    p = check_parameters("helmholtz", PARAMETERS, params)
     psi = neumann_grf(rng, s, alpha=float(p["k_alpha"]), tau=float(p["k_tau"]))
     g = psi / np.max(np.abs(psi))
     return float(p["k0"]) * (1.0 + float(p["contrast"]) * g)
@@ -92,7 +84,7 @@ def sample_wavenumber(rng: np.random.Generator, s: int, **params: Any) -> np.nda
 
 def sample_input(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Input ``(k, f)`` of one sample, ``(2, s, s)``: wave number, then source."""
-    p = {**DEFAULTS, **params}
+    p = check_parameters("helmholtz", PARAMETERS, params)
     k = sample_wavenumber(rng, s, **p)
     f = neumann_grf(rng, s, alpha=float(p["f_alpha"]), tau=float(p["f_tau"]),
                     sigma=float(p["f_sigma"]))
@@ -145,7 +137,6 @@ def _solve_one(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
 
 
 def _validate(s: int, params: dict[str, Any]) -> None:
-    _check_params(params)
     k_max = float(params["k0"]) * (1.0 + float(params["contrast"]))
     _check_resolution(k_max, s, MIN_POINTS_PER_WAVELENGTH, " = k0 * (1 + contrast)")
 
@@ -155,12 +146,14 @@ PROBLEM = register(
         name="helmholtz",
         grid="node",
         ndim=2,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=_solve_one,
         description="-Laplacian u - k(x)^2 u = f on the unit square, u = 0 on the boundary; "
                     "input (k, f), k = k0 (1 + contrast g) with g a GRF scaled to max|g| = 1",
-        solvers=("auto", "direct", "gmres"),
+        solvers=SOLVERS,
+        auto_solver=lambda s, device, batch: default_solver((s - 2) ** 2, "gmres"),
+        channels=lambda params: (2, 1),
         validate=_validate,
     )
 )

@@ -49,28 +49,30 @@ import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
 from oplearn.linalg.solve import DIRECT_MAX_UNKNOWNS, choose_spd_solver, solve_spd
+from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
     broadcast_field,
     check_field,
     diffusion,
-    number,
     require_cpu,
     solve_diffusion_multigrid,
     solve_interior,
 )
 
-DEFAULTS: dict[str, Any] = {
-    "distribution": "gaussian",
-    "length": 0.1,
-    "contrast": 1e4,
-    "a_min": 1.0,
-    "f": 1.0,
-    "solver": "auto",
-    "tol": 1e-10,
-}
 DISTRIBUTIONS = ("gaussian", "exponential", "matern", "cubic", "binary")
 MAX_CONTRAST = 1e8
+SOLVERS = ("auto", "direct", "amg", "mg")
+PARAMETERS = {
+    "distribution": Choice("gaussian", DISTRIBUTIONS),
+    "length": Number(0.1, low=0.0, high=1.0, low_open=True),
+    "contrast": Number(1e4, low=1.0, high=MAX_CONTRAST),
+    "a_min": Number(1.0, low=0.0, low_open=True),
+    "f": Number(1.0),
+    "solver": Choice("auto", SOLVERS),
+    "tol": Number(1e-10, low=0.0, low_open=True),
+}
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 _EMBEDDING_TRIES = 4  # m = 2 (s - 1) * 2^t, t < _EMBEDDING_TRIES
 
 
@@ -119,22 +121,9 @@ def sample_log_field(rng: np.random.Generator, s: int, distribution: str = "gaus
     return field[:s, :s]
 
 
-def _check_params(p: dict[str, Any]) -> None:
-    if p["distribution"] not in DISTRIBUTIONS:
-        raise InvalidInputError(
-            f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {p['distribution']!r}"
-        )
-    number(p, "length", low=0.0, high=1.0, low_open=True)
-    number(p, "contrast", low=1.0, high=MAX_CONTRAST)
-    number(p, "a_min", low=0.0, low_open=True)
-    number(p, "f")
-    number(p, "tol", low=0.0, low_open=True)
-
-
 def sample_coefficient(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Coefficient ``a`` on ``s x s`` nodes with ``max a / min a = contrast``; ``(s, s)``."""
-    p = {**DEFAULTS, **params}
-    _check_params(p)
+    p = check_parameters("high-contrast", PARAMETERS, params)
     a_min, contrast = float(p["a_min"]), float(p["contrast"])
     field = sample_log_field(rng, s, p["distribution"], float(p["length"]))
     if p["distribution"] == "binary":
@@ -206,7 +195,6 @@ def solve_batch(a: np.ndarray, params: dict[str, Any], device: str = "cpu") -> n
 
 
 def _validate(s: int, params: dict[str, Any]) -> None:
-    _check_params(params)
     _embedding(s, params["distribution"], float(params["length"]))
 
 
@@ -215,13 +203,14 @@ PROBLEM = register(
         name="high-contrast",
         grid="node",
         ndim=2,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=_solve_one,
         description="-div(a grad u) = 1 on the unit square, u = 0 on the boundary; a = exp(GRF) "
                     "(ConDiff-style covariances) scaled to max a / min a = contrast",
         solve_batch=solve_batch,
-        solvers=("auto", "direct", "amg", "mg"),
+        solvers=SOLVERS,
+        auto_solver=lambda s, device, batch: choose_solver(s, device),
         validate=_validate,
     )
 )

@@ -26,23 +26,31 @@ import torch
 from tqdm.auto import tqdm
 
 from oplearn.errors import InvalidInputError, SolverError
+from oplearn.pdes.parameters import Choice, Integer, Number, defaults_of
 from oplearn.pdes.problem import Problem, check_solver_resolution, every_kth_point, register
+from oplearn.pdes.time_stepping import (
+    CRANK_NICOLSON_EULER,
+    CRANK_NICOLSON_HEUN,
+    SemilinearTerms,
+    trajectory,
+)
 
-DEFAULTS: dict[str, Any] = {
-    "nu": 1e-3,
-    "t": 50.0,
-    "snapshots": 50,
-    "dt": 1e-4,
-    "scheme": "heun",
-    "solver_resolution": 256,
-    "forcing": "fno",
-    "sigma": 7.0 ** 1.5,
-    "tau": 7.0,
-    "alpha": 2.5,
-}
 SCHEMES = ("heun", "euler")
 CPU_BATCH_POINTS = 4 * 128 * 128
 FORCINGS = ("fno", "none")
+PARAMETERS = {
+    "nu": Number(1e-3, low=0.0),
+    "t": Number(50.0, low=0.0, low_open=True),
+    "snapshots": Integer(50, low=1),
+    "dt": Number(1e-4, low=0.0, low_open=True),
+    "scheme": Choice("heun", SCHEMES),
+    "solver_resolution": Integer(256, low=4),
+    "forcing": Choice("fno", FORCINGS),
+    "sigma": Number(7.0 ** 1.5, low=0.0, low_open=True),
+    "tau": Number(7.0, low=0.0, low_open=True),
+    "alpha": Number(2.5, low=0.0, low_open=True),
+}
+DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 
 
 def grid(s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -167,23 +175,20 @@ def solve(w0, nu: float = 1e-3, t: float = 1.0, forcing=None, dt: float = 1e-4, 
     return out.cpu().numpy() if is_numpy else out
 
 
+_SCHEMES = {"heun": CRANK_NICOLSON_HEUN, "euler": CRANK_NICOLSON_EULER}
+
+
 def _integrate(w: torch.Tensor, spectral: _Spectral, f_hat: torch.Tensor, nu: float, step: float,
                count: int, steps_per_snapshot: int, scheme: str, bar) -> torch.Tensor:
-    """``(B, s, s)`` -> ``(B, count, s, s)``: Crank-Nicolson diffusion, Heun or Euler advection."""
+    """``(B, s, s)`` -> ``(B, count, s, s)``: Crank-Nicolson diffusion, Heun or Euler advection.
+
+    ``f_hat`` is the forcing's ``rfft2``, ``(s, s//2 + 1)``; ``step`` the time step; ``bar`` is
+    advanced by ``steps_per_snapshot * B`` after each snapshot.
+    """
     s = w.shape[-1]
-    explicit = (1.0 - 0.5 * step * nu * spectral.k2).to(torch.complex128)
-    implicit_inv = (1.0 / (1.0 + 0.5 * step * nu * spectral.k2)).to(torch.complex128)
-    w_hat = torch.fft.rfft2(w)
+    terms = SemilinearTerms(linear=-nu * spectral.k2, nonlinear=spectral.advection, forcing=f_hat)
     frames = []
-    for _ in range(count):
-        for _ in range(steps_per_snapshot):
-            rate = spectral.advection(w_hat) + f_hat
-            predicted = (explicit * w_hat + step * rate) * implicit_inv
-            if scheme == "euler":
-                w_hat = predicted
-            else:
-                rate = 0.5 * (rate + spectral.advection(predicted) + f_hat)
-                w_hat = (explicit * w_hat + step * rate) * implicit_inv
+    for w_hat in trajectory(torch.fft.rfft2(w), terms, _SCHEMES[scheme], step, steps_per_snapshot, count):
         bar.update(steps_per_snapshot * w.shape[0])
         frames.append(torch.fft.irfft2(w_hat, s=(s, s)))
     return torch.stack(frames, dim=1)
@@ -191,17 +196,6 @@ def _integrate(w: torch.Tensor, spectral: _Spectral, f_hat: torch.Tensor, nu: fl
 
 def _validate(s: int, params: dict[str, Any]) -> None:
     check_solver_resolution("Navier-Stokes", s, params["solver_resolution"])
-    if not params["nu"] >= 0 or not params["t"] > 0 or not params["dt"] > 0:
-        raise InvalidInputError("need nu >= 0, t > 0 and dt > 0")
-    if not isinstance(params["snapshots"], int) or params["snapshots"] < 1:
-        raise InvalidInputError(f"snapshots must be a positive integer, got {params['snapshots']!r}")
-    if params["scheme"] not in SCHEMES:
-        raise InvalidInputError(f"scheme must be one of {SCHEMES}, got {params['scheme']!r}")
-    if params["forcing"] not in FORCINGS:
-        raise InvalidInputError(f"forcing must be one of {FORCINGS}, got {params['forcing']!r}")
-    for key in ("sigma", "tau", "alpha"):
-        if not params[key] > 0:
-            raise InvalidInputError(f"{key} must be > 0, got {params[key]!r}")
 
 
 def _sample_input(rng: np.random.Generator, s: int, params: dict[str, Any]) -> np.ndarray:
@@ -225,12 +219,13 @@ PROBLEM = register(
         name="navier-stokes",
         grid="periodic",
         ndim=2,
-        defaults=DEFAULTS,
+        parameters=PARAMETERS,
         sample_input=_sample_input,
         solve_one=lambda w0, params: solve_batch(w0[None], params)[0],
         solve_batch=solve_batch,
         restrict=every_kth_point(2),
         validate=_validate,
+        channels=lambda params: (1, params["snapshots"]),
         description="2D vorticity w_t + u.grad w = nu Lap w + f on the torus, w0 -> w(t_1..t_n)",
     )
 )

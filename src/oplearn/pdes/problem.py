@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from oplearn.errors import InvalidInputError
+from oplearn.pdes.parameters import Choice, Integer, Parameter, check_parameters, defaults_of
 
 SampleFn = Callable[[np.random.Generator, int, dict[str, Any]], np.ndarray]
 SolveFn = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
@@ -24,7 +25,9 @@ class Problem:
         name: registry name, e.g. ``"darcy"``.
         grid: ``"node"`` (Dirichlet, ``x_i = i/(s-1)``) or ``"periodic"`` (``x_i = i/s``).
         ndim: number of spatial dimensions.
-        defaults: default parameters (stored as provenance with every dataset).
+        parameters: every parameter with its default, type and range
+            (:mod:`oplearn.pdes.parameters`); required, so that every problem checks every value
+            before any work. The checked values are stored as provenance with every dataset.
         sample_input: ``(rng, s, params) -> (C_in, *S)`` float64 input of one sample.
         solve_one: ``(input, params) -> (C_out, *S)`` (or ``(T, C_out, *S)`` for time series)
             float64 solution of one sample.
@@ -34,14 +37,21 @@ class Problem:
         restrict: for problems solved on a finer grid than they are stored on (``sample_input``
             then returns the fine input): ``(field, s) -> field`` at resolution ``s``, applied to
             input and solution. ``None``: inputs are sampled at the stored resolution.
-        validate: ``(s, params) -> None`` raising :class:`InvalidInputError` for settings the
-            solver cannot take, checked before any file is written.
+        validate: ``(s, params) -> None`` raising :class:`InvalidInputError` for combinations
+            of resolution and (already checked) parameters the solver cannot take; ``None`` where
+            every resolution works.
+        auto_solver: for problems with a ``solver`` parameter, ``(s, device, batch) -> name``:
+            the solver ``"auto"`` means for ``batch`` samples solved together at ``s`` points per
+            axis on ``device`` (the one rule that solving, generation and timing all follow;
+            use it through :func:`choose_solver`).
+        channels: ``params -> (C_in, C_out)`` of the stored data, with time steps of a time
+            series counted as output channels (what a model trained on it sees).
     """
 
     name: str
     grid: str
     ndim: int
-    defaults: dict[str, Any]
+    parameters: dict[str, Parameter]
     sample_input: SampleFn
     solve_one: SolveFn
     description: str = ""
@@ -49,6 +59,20 @@ class Problem:
     restrict: Callable[[np.ndarray, int], np.ndarray] | None = None
     validate: Callable[[int, dict[str, Any]], None] | None = None
     solve_batch: BatchSolveFn | None = None
+    auto_solver: Callable[[int, str, int], str] | None = None
+    channels: Callable[[dict[str, Any]], tuple[int, int]] = lambda params: (1, 1)
+
+    def __post_init__(self) -> None:
+        solver = self.parameters.get("solver")
+        if solver is not None and (not isinstance(solver, Choice) or solver.choices != self.solvers
+                                   or self.auto_solver is None):
+            raise TypeError(f"{self.name}: a 'solver' parameter must be Choice(..., {self.solvers}) "
+                            "with an auto_solver rule")
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Default parameters."""
+        return defaults_of(self.parameters)
 
     def sample_and_solve(self, rng: np.random.Generator, s: int, params: dict[str, Any]):
         """One ``(input, solution)`` pair at resolution ``s`` and the seconds the solve took."""
@@ -78,11 +102,28 @@ class Problem:
         return x, y, seconds
 
     def params(self, **overrides: Any) -> dict[str, Any]:
-        """Defaults updated with ``overrides``; unknown keys raise."""
-        unknown = set(overrides) - set(self.defaults)
-        if unknown:
-            raise InvalidInputError(f"unknown parameter(s) for {self.name}: {sorted(unknown)}")
-        return {**self.defaults, **overrides}
+        """Defaults updated with ``overrides``, each checked against its declaration; unknown
+        keys and bad values raise :class:`InvalidInputError`."""
+        return check_parameters(self.name, self.parameters, overrides)
+
+    def check(self, s: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checked parameters for data at resolution ``s``: every value against its
+        declaration, then the resolution against ``validate``. Nothing is computed."""
+        params = self.params(**(overrides or {}))
+        s = Integer(3, low=3).check("--resolution", s)
+        if self.validate is not None:
+            self.validate(s, params)
+        return params
+
+
+def choose_solver(problem: str | Problem, s: int, device: str = "cpu", batch: int = 1) -> str | None:
+    """The solver that ``solver="auto"`` means for ``batch`` samples of ``problem`` solved together
+    at ``s`` points per axis on ``device``; ``None`` for problems without a choice of solver.
+    Generation asks it with its chunk size, ``oplearn run``'s timing with the batch it times."""
+    problem = get(problem) if isinstance(problem, str) else problem
+    if problem.auto_solver is None:
+        return None
+    return problem.auto_solver(s, "cpu" if device == "cpu" else "cuda", batch)
 
 
 def check_solver_resolution(name: str, s: int, fine: Any) -> None:

@@ -190,24 +190,3 @@ def broadcast_field(x: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise InvalidInputError(f"{name} contains NaN or inf")
     return np.broadcast_to(x, shape)
-
-
-def number(params: dict[str, Any], key: str, *, low: float | None = None,
-           high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
-    """``params[key]`` as a finite float in ``[low, high]`` (``(low, ...`` if ``low_open`` ...)."""
-    value = params[key]
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{key} must be a number, got {value!r}") from None
-    bad = (not np.isfinite(out)
-           or (low is not None and (out <= low if low_open else out < low))
-           or (high is not None and (out >= high if high_open else out > high)))
-    if bad:
-        lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
-        hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
-        rule = " and ".join(part for part in (lo, hi) if part) or "finite"
-        raise InvalidInputError(f"{key} must be {rule}, got {value!r}")
-    return out

@@ -14,11 +14,15 @@ def relative_l2(pred: torch.Tensor, true: torch.Tensor, reduce: bool = True) -> 
     return err.mean() if reduce else err
 
 
-def _grad_sq(u: torch.Tensor, spacing: float) -> torch.Tensor:
-    """Squared norm of forward-difference gradients per sample, scaled to unit-cube units."""
+def _grad_sq(u: torch.Tensor, spacing: float, periodic: bool) -> torch.Tensor:
+    """Squared norm of forward-difference gradients per sample, scaled to unit-cube units; on a
+    periodic grid including the wrap-around difference ``u_0 - u_{s-1}`` of every axis."""
     total = torch.zeros(u.shape[0], dtype=u.dtype, device=u.device)
     for dim in range(2, u.ndim):
-        d = torch.diff(u, dim=dim) / spacing
+        if periodic:
+            d = (torch.roll(u, -1, dims=dim) - u) / spacing
+        else:
+            d = torch.diff(u, dim=dim) / spacing
         total = total + d.square().flatten(1).sum(1) * spacing ** (u.ndim - 2)
     return total
 
@@ -26,13 +30,17 @@ def _grad_sq(u: torch.Tensor, spacing: float) -> torch.Tensor:
 def relative_h1(pred: torch.Tensor, true: torch.Tensor, grid: str = "node",
                 reduce: bool = True) -> torch.Tensor:
     """Relative H1 error ``sqrt(|e|^2 + |grad e|^2) / sqrt(|u|^2 + |grad u|^2)`` with forward
-    differences on the node-centred (``h = 1/(s-1)``) or periodic (``h = 1/s``) grid."""
+    differences on the node-centred (``h = 1/(s-1)``, the ``s - 1`` differences between the
+    nodes) or periodic (``h = 1/s``, all ``s`` differences around the circle) grid."""
+    if grid not in ("node", "periodic"):
+        raise ValueError(f"grid must be 'node' or 'periodic', got {grid!r}")
     s = true.shape[-1]
-    h = 1.0 / (s - 1) if grid == "node" else 1.0 / s
+    periodic = grid == "periodic"
+    h = 1.0 / s if periodic else 1.0 / (s - 1)
     cell = h ** (true.ndim - 2)
     e = pred - true
-    num = e.square().flatten(1).sum(1) * cell + _grad_sq(e, h)
-    den = true.square().flatten(1).sum(1) * cell + _grad_sq(true, h)
+    num = e.square().flatten(1).sum(1) * cell + _grad_sq(e, h, periodic)
+    den = true.square().flatten(1).sum(1) * cell + _grad_sq(true, h, periodic)
     err = (num / den.clamp_min(torch.finfo(true.dtype).tiny)).sqrt()
     return err.mean() if reduce else err
 

@@ -1,16 +1,26 @@
-"""Train any registered model on any field dataset, with exact resume and per-epoch evaluation.
+"""Train any registered model (or one the user built) on any field dataset, with exact resume
+and per-epoch evaluation.
 
-A run directory holds ``checkpoint.pt`` (model, optimiser, scheduler, normalisers and RNG states,
-written atomically after every epoch), ``metrics.jsonl`` (one line per epoch), ``report.json``
-and PNG figures. ``resume=True`` continues from the checkpoint to the same result, bit for bit,
-as an uninterrupted run.
+A run directory holds ``checkpoint.pt`` (model, optimiser, scheduler, normalisers, RNG states of
+the CPU and every CUDA device, and the training data's fingerprint, written atomically after
+every epoch, as tensors and plain data only, so it loads with ``weights_only=True``),
+``metrics.jsonl`` (one line per epoch), ``report.json`` and PNG figures. ``resume=True`` continues
+from the checkpoint to the same result, bit for bit, as an uninterrupted run, and only on the
+same training data (provenance and content hash).
+
+:func:`train` is three steps that can be read and tested alone: :func:`plan_training` checks
+everything and builds the model, :func:`execute_training` runs the epochs, :func:`assemble_report`
+writes the report and figures.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,7 @@ from oplearn.train.losses import LOSSES, relative_l2
 from oplearn.train.normalizer import ChannelNormalizer
 
 CHECKPOINT = "checkpoint.pt"
+CUSTOM_MODEL = "custom"  # config.model of a run whose model the user built and passed to train()
 DIVERGENCE_FACTOR = 1e3  # an epoch loss this many times the best so far counts as divergence
 
 
@@ -55,8 +66,14 @@ class Surrogate:
         return self
 
 
-def _build(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
+def build_model(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
+    """The registry model ``config.model`` with ``config.model_kwargs`` for data of
+    ``data_spec`` (``in_channels``, ``out_channels``, ``ndim``, ``grid``); a bad name or option
+    raises :class:`InvalidInputError` listing the model's options."""
     kwargs = dict(config.model_kwargs)
+    for key in ("in_channels", "out_channels", "ndim", "grid"):
+        if key in kwargs:
+            raise InvalidInputError(f"model option {key!r} is set by the data; remove it")
     kwargs.update(in_channels=data_spec["in_channels"], out_channels=data_spec["out_channels"],
                   ndim=data_spec["ndim"], grid=data_spec["grid"])
     return models.build(config.model, **kwargs)
@@ -65,6 +82,17 @@ def _build(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
 def _data_spec(data: FieldDataset) -> dict[str, Any]:
     return {"in_channels": data.inputs.shape[1], "out_channels": data.outputs.shape[1],
             "ndim": data.inputs.ndim - 2, "grid": data.grid, "resolution": data.resolution}
+
+
+def data_fingerprint(data: FieldDataset) -> dict[str, Any]:
+    """What identifies a training set: its provenance and the SHA-256 of its shapes and values."""
+    digest = hashlib.sha256()
+    for tensor in (data.inputs, data.outputs):
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    provenance = json.loads(json.dumps(data.provenance, sort_keys=True, default=str))
+    return {"sha256": digest.hexdigest(), "samples": len(data), "provenance": provenance}
 
 
 def _schedule(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -81,22 +109,50 @@ def evaluate_rel_l2(surrogate: Surrogate, data: FieldDataset) -> float:
     return float(relative_l2(pred, data.outputs))
 
 
-def load_surrogate(run_dir: str | Path) -> tuple[Surrogate, dict[str, Any]]:
-    """The model of a run directory and its checkpoint record."""
-    path = Path(run_dir) / CHECKPOINT
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's record, loaded as data only (``weights_only=True``): a file holding any
+    other object is refused without running it. Raises :class:`DataFileError`."""
+    path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"{run_dir}: no {CHECKPOINT} (not a training run directory)")
+        raise DataFileError(f"{path.parent}: no {path.name} (not a training run directory)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise DataFileError(f"{path}: refused: it holds objects other than tensors and plain "
+                                "data, which could run code when loaded") from None
+        raise DataFileError(f"{path}: corrupt checkpoint (UnpicklingError)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise DataFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or not {"config", "data_spec", "model"} <= set(ckpt):
+        raise DataFileError(f"{path}: not an oplearn checkpoint")
+    return ckpt
+
+
+def load_surrogate(run_dir: str | Path, model: nn.Module | None = None
+                   ) -> tuple[Surrogate, dict[str, Any]]:
+    """The model of a run directory and its checkpoint record.
+
+    Args:
+        run_dir: a directory written by :func:`train`.
+        model: for a run whose model the user built, a module of the same architecture to load
+            the weights into (registry models are rebuilt from the checkpoint's configuration).
+    """
+    path = Path(run_dir) / CHECKPOINT
+    ckpt = read_checkpoint(path)
+    try:
         config = TrainConfig.from_dict(ckpt["config"])
         spec = ckpt["data_spec"]
-        model = _build(config, spec)
+        if config.model == CUSTOM_MODEL and model is None:
+            raise DataFileError(f"{run_dir} trained a model built by its user; pass that model "
+                                "(model=...) to load it")
+        model = model if model is not None else build_model(config, spec)
         model.load_state_dict(ckpt["model"])
         norm_in = ChannelNormalizer(spec["in_channels"], spec["ndim"])
         norm_in.load_state_dict(ckpt["normalizer_in"])
         norm_out = ChannelNormalizer(spec["out_channels"], spec["ndim"])
         norm_out.load_state_dict(ckpt["normalizer_out"])
-    except (KeyError, RuntimeError, EOFError, OSError) as exc:
+    except (KeyError, RuntimeError, TypeError) as exc:
         raise DataFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None
     return Surrogate(model, norm_in, norm_out), ckpt
 
@@ -112,85 +168,162 @@ def _check_test_sets(train: FieldDataset, tests: dict[str, FieldDataset]) -> Non
                 )
 
 
-def train(
-    config: TrainConfig,
-    train_data: FieldDataset,
-    test_sets: dict[str, FieldDataset],
-    out_dir: str | Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-    figures: bool = True,
-    device: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Train ``config.model`` on ``train_data``; evaluate on every test set each epoch.
+def _check_user_model(model: nn.Module, data: FieldDataset) -> None:
+    """A user-built model must map one training input to one output of the data's shape."""
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InvalidInputError("model has no trainable parameters")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        try:
+            out = model(data.inputs[:1].to(device))
+        except Exception as exc:  # any failure of a user's forward on the data is a shape mismatch
+            raise InvalidInputError(f"model fails on an input of shape {tuple(data.inputs[:1].shape)}: "
+                                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                                    ) from None
+    if not isinstance(out, torch.Tensor) or out.shape != data.outputs[:1].shape:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InvalidInputError(f"model maps {tuple(data.inputs[:1].shape)} to {shape}; the data's "
+                                f"outputs are {tuple(data.outputs[:1].shape)}")
 
-    Args:
-        config: model, optimiser and schedule.
-        train_data: ``(N, C_in, *S)`` inputs and ``(N, C_out, *S)`` outputs.
-        test_sets: label (usually the resolution) -> dataset; evaluated after every epoch.
-        out_dir: run directory (created); holds checkpoint, metrics, report and figures.
-        resume: continue from ``out_dir/checkpoint.pt`` (its configuration wins).
-        device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``); data move there once.
-    Returns:
-        The report, also written to ``out_dir/report.json``.
-    Raises:
-        TrainingDivergedError: the loss became non-finite or exploded; the last good
-            checkpoint stays in ``out_dir``.
-    """
+
+@dataclass
+class TrainingPlan:
+    """What :func:`execute_training` will do, checked: configuration, data spec and fingerprint,
+    the (built) model, the device, and the checkpoint to resume from (``None``: a fresh run)."""
+
+    config: TrainConfig
+    spec: dict[str, Any]
+    fingerprint: dict[str, Any]
+    model: nn.Module
+    device: torch.device
+    out_dir: Path
+    checkpoint: dict[str, Any] | None = None
+
+
+@dataclass
+class TrainingState:
+    """Everything that changes during training and is saved after every epoch."""
+
+    surrogate: Surrogate
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    shuffle: torch.Generator
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch: int = 0
+    elapsed: float = 0.0
+
+
+def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict[str, FieldDataset],
+                  out_dir: str | Path, *, model: nn.Module | None = None, resume: bool = False,
+                  device: str | torch.device = "cpu") -> TrainingPlan:
+    """Check everything :func:`train` is given and build the model; writes nothing.
+
+    On ``resume`` the checkpoint's configuration wins, and the checkpoint must have been written
+    for the same training data (same fingerprint: provenance and content hash)."""
     out_dir = Path(out_dir)
     _check_test_sets(train_data, test_sets)
     device = resolve_device(device)
     spec = _data_spec(train_data)
+    fingerprint = data_fingerprint(train_data)
     ckpt = None
     if resume:
-        if not (out_dir / CHECKPOINT).is_file():
-            raise DataFileError(f"{out_dir}: no {CHECKPOINT} to resume from")
-        _, ckpt = load_surrogate(out_dir)
+        ckpt = read_checkpoint(out_dir / CHECKPOINT)
         config = TrainConfig.from_dict(ckpt["config"])
-        if ckpt["data_spec"] != spec or ckpt.get("train_samples", len(train_data)) != len(train_data):
-            raise InvalidInputError(
-                f"{out_dir} was trained on other data ({ckpt['data_spec']}); resume needs the same data"
-            )
+        if (config.model == CUSTOM_MODEL) != (model is not None):
+            raise InvalidInputError(f"{out_dir} was trained with " + (
+                "a model its user built: pass the same model to resume" if model is None
+                else f"the registry model {config.model!r}: resume without model="))
+        _check_same_data(ckpt, spec, fingerprint, out_dir)
+    elif model is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "model": CUSTOM_MODEL, "model_kwargs": {}})
+    torch.manual_seed(config.seed)  # initialisation of a registry model, and any later draws
+    if model is None:
+        model = build_model(config, spec)
+    else:
+        _check_user_model(model, train_data)
+    return TrainingPlan(config, spec, fingerprint, model, device, out_dir, ckpt)
 
-    torch.manual_seed(config.seed)
-    model = _build(config, spec)
+
+def _check_same_data(ckpt: dict[str, Any], spec: dict[str, Any], fingerprint: dict[str, Any],
+                     out_dir: Path) -> None:
+    saved = ckpt.get("data_fingerprint")
+    if saved is None:
+        raise InvalidInputError(f"{out_dir}: its checkpoint records no fingerprint of its training "
+                                "data (an older version wrote it), so a resume cannot be checked; "
+                                "train afresh")
+    if ckpt["data_spec"] != spec or saved["sha256"] != fingerprint["sha256"]:
+        what = {k: saved["provenance"].get(k) for k in ("pde", "seed", "resolution") if k in saved["provenance"]}
+        raise InvalidInputError(f"{out_dir} was trained on other data ({saved['samples']} samples, "
+                                f"{what or 'no provenance'}, sha256 {saved['sha256'][:12]}; given "
+                                f"{fingerprint['samples']} samples, sha256 {fingerprint['sha256'][:12]}); "
+                                "resume needs the same data")
+
+
+def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingState:
+    config, model, ckpt = plan.config, plan.model, plan.checkpoint
     norm_in = ChannelNormalizer.fit(train_data.inputs)
     norm_out = ChannelNormalizer.fit(train_data.outputs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _schedule(config, optimizer)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, Any]] = []
-    start_epoch, elapsed = 0, 0.0
+    state = TrainingState(Surrogate(model, norm_in, norm_out), optimizer, _schedule(config, optimizer),
+                          torch.Generator().manual_seed(config.seed))
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         norm_in.load_state_dict(ckpt["normalizer_in"])
         norm_out.load_state_dict(ckpt["normalizer_out"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        shuffle.set_state(ckpt["rng"]["shuffle"])
+        state.scheduler.load_state_dict(ckpt["scheduler"])
+        state.shuffle.set_state(ckpt["rng"]["shuffle"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-        history, start_epoch, elapsed = ckpt["history"], ckpt["epoch"], ckpt["train_seconds"]
-    surrogate = Surrogate(model, norm_in, norm_out).to(device)
+        cuda_states = ckpt["rng"].get("cuda", [])
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        state.history, state.epoch, state.elapsed = ckpt["history"], ckpt["epoch"], ckpt["train_seconds"]
+    state.surrogate.to(plan.device)
     if ckpt is not None:  # optimiser state follows the parameters' device
         try:
             optimizer.load_state_dict(ckpt["optimizer"])
         except ValueError:  # e.g. a model whose parameters changed since (MgNO's coarsest kernel)
-            raise DataFileError(f"{out_dir}: the checkpoint's optimiser state does not match this "
+            raise DataFileError(f"{plan.out_dir}: the checkpoint's optimiser state does not match this "
                                 "version's model parameters; train afresh instead of resuming") from None
+    return state
+
+
+def _checkpoint(plan: TrainingPlan, state: TrainingState, samples: int) -> dict[str, Any]:
+    """The record saved after every epoch: tensors and plain data only."""
+    return {
+        "config": plan.config.to_dict(), "data_spec": plan.spec, "data_fingerprint": plan.fingerprint,
+        "train_samples": samples, "epoch": state.epoch,
+        "model": state.surrogate.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "normalizer_in": state.surrogate.normalizer_in.state_dict(),
+        "normalizer_out": state.surrogate.normalizer_out.state_dict(),
+        "history": state.history, "train_seconds": state.elapsed,
+        "rng": {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+    }
+
+
+def execute_training(plan: TrainingPlan, state: TrainingState, train_data: FieldDataset,
+                     test_sets: dict[str, FieldDataset], progress: bool = True) -> TrainingState:
+    """Run the remaining epochs of ``plan`` from ``state``; after each, evaluate every test set
+    and write the checkpoint and ``metrics.jsonl``. Raises :class:`TrainingDivergedError`."""
+    config, device, out_dir = plan.config, plan.device, plan.out_dir
+    model, surrogate = state.surrogate.model, state.surrogate
+    norm_in, norm_out = surrogate.normalizer_in, surrogate.normalizer_out
     inputs, outputs = train_data.inputs.to(device), train_data.outputs.to(device)
     loss_fn = LOSSES[config.loss]
-    loss_kwargs = {"grid": spec["grid"]} if config.loss == "h1" else {}
+    loss_kwargs = {"grid": plan.spec["grid"]} if config.loss == "h1" else {}
     n = len(train_data)
-    best = math.inf if not history else min(row["train_loss"] for row in history)
-
+    best = min((row["train_loss"] for row in state.history), default=math.inf)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
+    bar = tqdm(range(state.epoch, config.epochs), initial=state.epoch, total=config.epochs,
                unit="epoch", disable=not progress, desc=f"train {config.model}")
     for epoch in bar:
         tick = time.perf_counter()
         model.train()
         total, seen = 0.0, 0
-        for idx in torch.randperm(n, generator=shuffle).split(config.batch_size):
+        for idx in torch.randperm(n, generator=state.shuffle).split(config.batch_size):
             idx = idx.to(device)
             x, y = inputs[idx], outputs[idx]
             pred = norm_out.decode(model(norm_in.encode(x)))
@@ -199,12 +332,12 @@ def train(
                 raise TrainingDivergedError(
                     f"training diverged at epoch {epoch + 1} (loss {loss.item()}); {_kept(epoch, out_dir)}"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            state.optimizer.step()
             total += loss.item() * len(idx)
             seen += len(idx)
-        scheduler.step()
+        state.scheduler.step()
         train_loss = total / seen
         if train_loss > DIVERGENCE_FACTOR * best:
             raise TrainingDivergedError(
@@ -213,39 +346,79 @@ def train(
             )
         best = min(best, train_loss)
         tests = {label: evaluate_rel_l2(surrogate, data) for label, data in test_sets.items()}
-        elapsed += time.perf_counter() - tick
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_rel_l2": tests,
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed})
-        save_torch({
-            "config": config.to_dict(), "data_spec": spec, "train_samples": n, "epoch": epoch + 1,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "normalizer_in": norm_in.state_dict(),
-            "normalizer_out": norm_out.state_dict(), "history": history, "train_seconds": elapsed,
-            "rng": {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()},
-        }, out_dir / CHECKPOINT)
-        save_jsonl(history, out_dir / "metrics.jsonl")
+        state.elapsed += time.perf_counter() - tick
+        state.epoch = epoch + 1
+        state.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_rel_l2": tests,
+                              "lr": state.optimizer.param_groups[0]["lr"], "seconds": state.elapsed})
+        save_torch(_checkpoint(plan, state, n), out_dir / CHECKPOINT)
+        save_jsonl(state.history, out_dir / "metrics.jsonl")
         bar.set_postfix(loss=f"{train_loss:.4f}", **{f"test{k}": f"{v:.4f}" for k, v in tests.items()})
     bar.close()
+    return state
 
-    final = history[-1] if history else {"test_rel_l2": {}, "train_loss": None}
+
+def assemble_report(plan: TrainingPlan, state: TrainingState, train_data: FieldDataset,
+                    test_sets: dict[str, FieldDataset], figures: bool = True) -> dict[str, Any]:
+    """The run's report (also written to ``report.json``) and, with ``figures``, its PNGs."""
+    final = state.history[-1] if state.history else {"test_rel_l2": {}, "train_loss": None}
     report = {
-        "model": config.model,
-        "config": config.to_dict(),
-        "parameters": count_parameters(model),
-        "epochs": config.epochs,
-        "train_samples": n,
-        "train_resolution": spec["resolution"],
+        "model": plan.config.model,
+        "config": plan.config.to_dict(),
+        "parameters": count_parameters(state.surrogate.model),
+        "epochs": plan.config.epochs,
+        "train_samples": len(train_data),
+        "train_resolution": plan.spec["resolution"],
         "train_loss": final["train_loss"],
         "test_rel_l2": final["test_rel_l2"],
-        "train_seconds": elapsed,
-        "device": str(device),
+        "train_seconds": state.elapsed,
+        "device": str(plan.device),
         "data": {k: train_data.provenance.get(k) for k in ("pde", "params", "seed", "source")
                  if k in train_data.provenance},
+        "data_sha256": plan.fingerprint["sha256"],
     }
-    save_json(report, out_dir / "report.json")
+    save_json(report, plan.out_dir / "report.json")
     if figures:
-        write_figures(surrogate, test_sets, history, out_dir)
+        write_figures(state.surrogate, test_sets, state.history, plan.out_dir)
     return report
+
+
+def train(
+    config: TrainConfig,
+    train_data: FieldDataset,
+    test_sets: dict[str, FieldDataset],
+    out_dir: str | Path,
+    *,
+    model: nn.Module | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    figures: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Train on ``train_data``; evaluate on every test set each epoch.
+
+    Args:
+        config: model, optimiser and schedule.
+        train_data: ``(N, C_in, *S)`` inputs and ``(N, C_out, *S)`` outputs.
+        test_sets: label (usually the resolution) -> dataset; evaluated after every epoch.
+        out_dir: run directory (created); holds checkpoint, metrics, report and figures.
+        model: a model the user built, any ``nn.Module`` mapping ``(B, C_in, *S)`` to
+            ``(B, C_out, *S)``, trained instead of the registry model ``config.model`` (whose
+            options are then unused); load the run with ``load_surrogate(out_dir, model=...)``.
+        resume: continue from ``out_dir/checkpoint.pt`` (its configuration wins; the training data
+            must be the same).
+        device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``); data move there once.
+    Returns:
+        The report, also written to ``out_dir/report.json``.
+    Raises:
+        InvalidInputError: a bad option, model or test set, or a resume on other data.
+        TrainingDivergedError: the loss became non-finite or exploded; the last good
+            checkpoint stays in ``out_dir``.
+    """
+    plan = plan_training(config, train_data, test_sets, out_dir, model=model, resume=resume,
+                         device=device)
+    state = _initial_state(plan, train_data)
+    state = execute_training(plan, state, train_data, test_sets, progress)
+    return assemble_report(plan, state, train_data, test_sets, figures)
 
 
 def _kept(epochs_done: int, out_dir: Path) -> str:
