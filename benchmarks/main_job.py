@@ -6,7 +6,8 @@
 
 Writes `benchmarks/results/<pde>_<preset>_<device>.json`: the run's report (test relative L2 by
 resolution, training seconds, the solver and the model timed one sample at a time and in
-generation's batches, with the ratios of each pair), the whole run's wall-clock seconds (data generation, training, evaluation, figures) and the hardware it ran on. The solver runs on one CPU core; the model on `--device`.
+generation's batches, with the ratios of each pair), the whole run's wall-clock seconds (data generation, training, evaluation, figures) and the hardware it ran on. Solver and model are
+timed on one thread; the batched solvers (Burgers, Navier-Stokes, Darcy's multigrid) and the model on `--device`.
 """
 
 from __future__ import annotations

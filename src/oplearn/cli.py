@@ -71,7 +71,10 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidInputError(f"--param needs KEY=VALUE, got {item!r}")
-        params[key.strip()] = yaml.safe_load(value)
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InvalidInputError(f"--param {key}: cannot read the value {value!r}") from None
     return params
 
 
@@ -80,15 +83,22 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--models", "list_models", is_flag=True,
               help="List the registered models instead; with model names, their options and defaults.")
 @click.option("--pdes", "list_pdes", is_flag=True,
-              help="List the PDE families of `oplearn generate` (solvers, devices) instead.")
+              help="List the PDE families of `oplearn generate` (solvers, devices) instead; with "
+              "names, their parameters (--param KEY=VALUE) with defaults and ranges.")
 def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
     """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs.
 
-    `oplearn info --models NAME...` shows each model's options with their defaults."""
+    `oplearn info --models NAME...` shows each model's options with their defaults, `oplearn info
+    --pdes NAME...` each problem's parameters."""
     from oplearn.data.dataset import load
 
+    if list_models and list_pdes:
+        raise InvalidInputError("give dataset files, --models or --pdes, one of them")
     if list_models and files:
         _describe_models([str(name) for name in files])
+        return
+    if list_pdes and files:
+        _describe_pdes([str(name) for name in files])
         return
     if sum((list_pdes, list_models, bool(files))) > 1:
         raise InvalidInputError("give dataset files, --models or --pdes, one of them")
@@ -115,7 +125,7 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
     if not files:
         raise InvalidInputError("give dataset files, or --models")
     for path in files:
-        data = load(path)
+        data = load(path, allow_partial=True)  # a single shard is described as what it is
         click.echo(f"{path}")
         click.echo(f"  samples:    {len(data)}")
         for name, arr in (("inputs", data.inputs), ("outputs", data.outputs)):
@@ -123,6 +133,19 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
                        f"max {arr.max().item():.4g}  mean {arr.mean().item():.4g}")
         for key, value in sorted(data.provenance.items()):
             click.echo(f"  {key + ':':<11} {json.dumps(value, sort_keys=True)}")
+
+
+def _describe_pdes(names: list[str]) -> None:
+    """Each problem's description and parameters with defaults and allowed values."""
+    from oplearn import pdes
+    from oplearn.pdes.parameters import describe
+
+    problems = [pdes.get(name) for name in names]  # every name checked before printing
+    for problem in problems:
+        click.echo(f"{problem.name}: {problem.description}")
+        click.echo(f"  {problem.ndim}D, {problem.grid} grid; parameters (--param KEY=VALUE):")
+        for line in describe(problem.parameters):
+            click.echo(f"    {line}")
 
 
 def _describe_models(names: list[str]) -> None:
@@ -167,8 +190,18 @@ def _merge(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = {**config, **{k: v for k, v in overrides.items() if k != "model_kwargs"}}
     same_model = overrides.get("model", config.get("model")) == config.get("model")
     base = config.get("model_kwargs", {}) if same_model else {}
-    merged["model_kwargs"] = {**base, **overrides.get("model_kwargs", {})}
+    aliases = _model_aliases(merged.get("model", "fno"))  # --width 32 overrides a file's hidden: 64
+    own = {aliases.get(k, k): v for k, v in overrides.get("model_kwargs", {}).items()}
+    merged["model_kwargs"] = {**{aliases.get(k, k): v for k, v in base.items()}, **own}
     return merged
+
+
+def _model_aliases(name: str) -> dict[str, str]:
+    """The shared option names a registry model spells its own way ({} for an unknown name,
+    which building the model then reports)."""
+    from oplearn import models
+
+    return dict(models.entry(name).aliases) if name in models.available() else {}
 
 
 def _training_options(func):
@@ -255,7 +288,7 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
     from oplearn.train.trainer import evaluate_rel_l2, load_surrogate
 
     surrogate, ckpt = load_surrogate(run_dir)
-    data = load(data_files, subsample)
+    data = load(data_files, subsample, allow_partial=True)  # e.g. one shard of a test set
     spec = ckpt["data_spec"]
     if data.inputs.shape[1] != spec["in_channels"] or data.inputs.ndim - 2 != spec["ndim"]:
         raise InvalidInputError(
@@ -264,7 +297,7 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
         )
     error = evaluate_rel_l2(surrogate, data)
     result = {"data": [str(p) for p in data_files], "resolution": data.resolution,
-              "samples": len(data), "test_rel_l2": error}
+              "samples": len(data), "test_rel_l2": error, "shard": data.provenance.get("shard")}
     save_json(result, Path(run_dir) / f"evaluation_s{data.resolution}_{Path(data_files[0]).stem}.json")
     click.echo(f"relative L2 at s = {data.resolution} over {len(data)} samples: {error:.5f}")
 
@@ -323,8 +356,8 @@ def timing_lines(timing: dict[str, Any]) -> list[str]:
         ratio = timing[f"speedup_{mode}"]
         verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         lines.append(f"{label}: solver ({solver['solver']}, batch {solver['batch']}, {solver['resolution']} "
-                     f"points/axis) {solver['seconds_per_sample'] * 1e3:.2f} ms/sample, model "
-                     f"(batch {model[mode]['batch']}, s = {model['resolution']}) "
+                     f"points/axis, {solver['device']}) {solver['seconds_per_sample'] * 1e3:.2f} ms/sample, "
+                     f"model (batch {model[mode]['batch']}, s = {model['resolution']}, {model['device']}) "
                      f"{model[mode]['seconds_per_sample'] * 1e3:.3f} ms/sample: the model is {verdict}")
     return lines
 

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from oplearn.data.dataset import load
-from oplearn.data.generation import CHUNK_SIZE, GPU_CHUNK_SIZE, generate
+from oplearn.data.generation import CHUNK_SIZE, GPU_CHUNK_SIZE, generate, plan_generation
+from oplearn.data.generation import check_device as check_generation_device
 from oplearn.errors import InvalidInputError
 from oplearn.pdes import problem as problems
 from oplearn.train.config import TrainConfig, load_yaml
@@ -98,8 +99,9 @@ def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
         raise InvalidInputError(f"{out_dir} already holds a run; pass --resume or choose another --out")
     for key in ("resolution", "train_samples", "test_samples", "train_subsample", "workers"):
         _positive_int(cfg, key)
-    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
-        raise InvalidInputError(f"preset value seed must be an integer, got {cfg.get('seed')!r}")
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InvalidInputError(f"preset value seed must be an integer >= 0, got {seed!r}")
     subsamples = cfg.get("test_subsamples")
     if not isinstance(subsamples, list) or not subsamples:
         raise InvalidInputError(f"preset value test_subsamples must be a list, got {subsamples!r}")
@@ -116,7 +118,25 @@ def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
     build_model(train_config, spec)  # a bad model or option fails here, before any solve
     device = resolve_device(device)
     generation_device = device.type if problem.solve_batch is not None else "cpu"
-    return RunPlan(pde, preset, cfg, params, train_config, device, generation_device, out_dir)
+    check_generation_device(pde, problem, generation_device)
+    plan = RunPlan(pde, preset, cfg, params, train_config, device, generation_device, out_dir)
+    if (out_dir / "data").is_dir():  # data of an earlier run: their settings must be this run's
+        for name, samples, seed in _data_files(plan):
+            plan_generation(pde, samples=samples, seed=seed, out=out_dir / "data" / name,
+                            **_generation_options(plan))
+    return plan
+
+
+def _data_files(plan: RunPlan) -> list[tuple[str, int, int]]:
+    """``(file name, samples, seed)`` of the run's training and test data."""
+    cfg = plan.cfg
+    return [("train.h5", cfg["train_samples"], cfg["seed"]),
+            ("test.h5", cfg["test_samples"], cfg["seed"] + 1)]
+
+
+def _generation_options(plan: RunPlan) -> dict[str, Any]:
+    return {"resolution": plan.cfg["resolution"], "workers": plan.cfg["workers"],
+            "params": plan.params, "device": plan.generation_device}
 
 
 def time_solver(pde: str, resolution: int, params: dict[str, Any], *, batch: int = 1,
@@ -154,14 +174,16 @@ def time_solver(pde: str, resolution: int, params: dict[str, Any], *, batch: int
 
 def time_model(surrogate: Surrogate, inputs: torch.Tensor, batch: int = 16, repeats: int = 3,
                samples: int = 32) -> float:
-    """Seconds per sample of inference (normalisation included) in batches of ``batch`` over the
-    first ``samples`` of ``inputs``, after a warm-up."""
-    inputs = inputs[:samples]
+    """Seconds per sample of inference (normalisation included) in batches of exactly ``batch``
+    over ``max(samples, batch)`` inputs (``inputs`` repeated if there are fewer), after a warm-up
+    on one full batch."""
+    count = batch * max(1, -(-samples // batch))  # whole batches only
+    inputs = inputs.repeat(-(-count // len(inputs)), *(1,) * (inputs.ndim - 1))[:count]
     surrogate.predict(inputs[:batch], batch_size=batch)
     start = time.perf_counter()
     for _ in range(repeats):
         surrogate.predict(inputs, batch_size=batch)
-    return (time.perf_counter() - start) / (repeats * len(inputs))
+    return (time.perf_counter() - start) / (repeats * count)
 
 
 def _timing(plan: RunPlan, surrogate: Surrogate, finest) -> dict[str, Any]:
@@ -202,19 +224,17 @@ def run(pde: str, out_dir: str | Path, *, preset: str = "default",
     plan = plan_run(pde, out_dir, preset=preset, overrides=overrides, resume=resume, device=device)
     cfg, out_dir = plan.cfg, plan.out_dir
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
-    gen = {"resolution": cfg["resolution"], "workers": cfg["workers"], "params": plan.params,
-           "progress": progress, "device": plan.generation_device}
-    train_file = generate(pde, samples=cfg["train_samples"], seed=cfg["seed"],
-                          out=out_dir / "data" / "train.h5", **gen).path
-    test_file = generate(pde, samples=cfg["test_samples"], seed=cfg["seed"] + 1,
-                         out=out_dir / "data" / "test.h5", **gen).path
+    train_file, test_file = (generate(pde, samples=samples, seed=seed, out=out_dir / "data" / name,
+                                      progress=progress, **_generation_options(plan)).path
+                             for name, samples, seed in _data_files(plan))
     train_data = load(train_file, cfg["train_subsample"])
     tests = {}
     for r in cfg["test_subsamples"]:
         data = load(test_file, r)
         tests[str(data.resolution)] = data
-    report = train(plan.train_config, train_data, tests, out_dir, resume=resume, progress=progress,
-                   device=plan.device)
+    # A run stopped during data generation has no checkpoint yet: --resume then trains afresh.
+    report = train(plan.train_config, train_data, tests, out_dir, progress=progress, device=plan.device,
+                   resume=resume and (out_dir / CHECKPOINT).exists())
 
     surrogate = load_surrogate(out_dir)[0].to(plan.device)
     finest = max(tests.values(), key=lambda d: d.resolution)

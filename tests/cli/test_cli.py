@@ -172,7 +172,8 @@ def test_run_darcy_end_to_end_writes_the_report(capsys, tmp_path):
         assert abs(timing[f"speedup_{mode}"] - ratio) < 1e-9 * ratio
         verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         assert f"the model is {verdict}" in stdout
-    assert "solver (direct, batch 1, 65 points/axis)" in stdout and "solver (mg, batch 8" in stdout
+    assert "solver (direct, batch 1, 65 points/axis, cpu)" in stdout and "solver (mg, batch 8" in stdout
+    assert "model (batch 8, s = 65, cpu)" in stdout
     assert (out / "predictions_s65.png").exists() and (out / "data" / "train.h5").exists()
 
 
@@ -205,6 +206,8 @@ def test_another_model_starts_from_its_own_defaults(capsys, tmp_path):
     preset = {"model": "fno", "model_kwargs": {"modes": 12}}
     assert _merge(preset, {"model": "unet"})["model_kwargs"] == {}
     assert _merge(preset, {"model_kwargs": {"width": 8}})["model_kwargs"] == {"modes": 12, "width": 8}
+    transformer = {"model": "galerkin-transformer", "model_kwargs": {"hidden": 64}}
+    assert _merge(transformer, {"model_kwargs": {"width": 32}})["model_kwargs"] == {"hidden": 32}
     code, text, _ = run_cli(capsys, "info", "--models")
     assert code == 0 and text.splitlines()[0].split()[0] in available()
     assert len(text.splitlines()) == len(available())
@@ -298,8 +301,8 @@ def test_run_checks_every_model_and_option_before_any_data(capsys, tmp_path, mod
                            "--model-option", "no_such_option=1")
     assert_one_line_error(code, err, "no_such_option")
     code, _, err = run_cli(capsys, "run", "burgers", "--out", out, "--quiet", "--model", model,
-                           "--epochs", "0")
-    assert code == 2 and not out.exists()
+                           "--model-option", "width=-1")  # every model's width (a transformer's hidden)
+    assert_one_line_error(code, err, f"model '{model}' cannot be built with")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -324,6 +327,58 @@ def test_generic_options_map_to_each_models_own_names(capsys, tmp_path, darcy_fi
                                "--epochs", "1", "--quiet", "--model", model, flag, value)
         assert code == 0, err
         report = json.loads((out / "report.json").read_text())
-        assert report["config"]["model_kwargs"] == {"width" if flag == "--width" else "n_layers": value}
+        assert report["config"]["model_kwargs"] == {own: value}
         direct = build(model, **{own: value})  # the model's own name for the same option
         assert report["parameters"] == count_parameters(direct) != count_parameters(build(model))
+
+
+def test_info_shows_a_problems_parameters_with_defaults_and_ranges(capsys):
+    code, text, _ = run_cli(capsys, "info", "--pdes", "burgers", "darcy")
+    assert code == 0
+    assert "    alpha = 2.0 (> 0)" in text and "    solver_resolution = 8192 (an integer >= 4)" in text
+    assert "    solver = 'auto' (one of auto, direct, amg, mg)" in text
+    code, _, err = run_cli(capsys, "info", "--pdes", "nope")
+    assert_one_line_error(code, err, "unknown PDE 'nope'")
+
+
+def test_info_describes_a_single_shard_and_training_refuses_an_incomplete_set(capsys, tmp_path):
+    paths = [tmp_path / f"s{k}.h5" for k in range(3)]
+    for k in (0, 2):
+        assert main(["generate", "darcy", "--samples", "6", "--resolution", "9", "--shard", f"{k}/3",
+                     "--out", str(paths[k]), "--quiet"]) == 0
+    code, text, _ = run_cli(capsys, "info", paths[2])
+    assert code == 0 and "samples:    2" in text and '"ranges": [[4, 6]]' in text
+    code, _, err = run_cli(capsys, "train", "--data", paths[0], "--data", paths[2], "--out",
+                           tmp_path / "run", "--quiet")
+    assert_one_line_error(code, err, "samples 2..3 of 6 are missing")
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_refuses_a_device_and_existing_data_of_other_settings_before_any_work(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--device", "mps")
+    assert_one_line_error(code, err, "--device must be cpu, cuda or auto")
+    assert not out.exists()
+    (out / "data").mkdir(parents=True)
+    assert main(["generate", "darcy", "--samples", "3", "--resolution", "9", "--out",
+                 str(out / "data" / "test.h5"), "--quiet"]) == 0
+    code, _, err = run_cli(capsys, "run", "darcy", "--out", out, "--quiet", "--train-samples", "4",
+                           "--test-samples", "2")
+    assert_one_line_error(code, err, "exists with different settings")
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["test.h5"]  # no training data made
+
+
+def test_run_resumed_before_its_first_checkpoint_trains_afresh(capsys, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "darcy", "--out", out, "--train-samples", "8", "--test-samples", "4",
+            "--workers", "1", "--epochs", "1", "--quiet", *SMALL_MODEL]
+    (out / "data").mkdir(parents=True)  # as if a run had been stopped while generating its data
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert code == 0, err
+    assert (out / "checkpoint.pt").exists()
+
+
+def test_unreadable_param_values_are_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "generate", "darcy", "--samples", "2", "--resolution", "9",
+                           "--out", tmp_path / "x.h5", "--param", "alpha=[1")
+    assert_one_line_error(code, err, "--param alpha: cannot read the value '[1'")

@@ -73,6 +73,7 @@ def _write_shards(tmp_path, ranges, total=9, **changes):
     x = np.arange(total * 25, dtype=np.float32).reshape(total, 1, 5, 5)
     base = {"pde": "p", "params": {}, "grid": "node", "ndim": 2, "resolution": 5, "seed": 1,
             "samples_total": total, **changes}
+    tmp_path.mkdir(exist_ok=True)
     paths = []
     for k, (start, stop) in enumerate(ranges):
         path = tmp_path / f"{changes.get('seed', 1)}_{start}_{stop}.h5"
@@ -108,6 +109,21 @@ def test_shards_of_two_datasets_are_refused(tmp_path):
     b = _write_shards(tmp_path, [(3, 6)], seed=2)
     with pytest.raises(DataFileError, match="seed differs"):
         load([a[0], b[0], a[1]])
-    c = _write_shards(tmp_path, [(3, 6)], params={"nu": 0.5}, seed=3)
-    with pytest.raises(DataFileError, match="differs"):
+    c = _write_shards(tmp_path / "c", [(3, 6)], params={"nu": 0.5})  # the same seed, other parameters
+    with pytest.raises(DataFileError, match="params differs"):
         load([a[0], c[0], a[1]])
+    d = _write_shards(tmp_path / "d", [(3, 6)], library="oplearn 0.1.0")  # made by another version
+    with pytest.raises(DataFileError, match="library differs"):
+        load([a[0], d[0], a[1]])
+
+
+def test_a_file_whose_sample_count_contradicts_its_shard_record_is_refused(tmp_path):
+    x = np.zeros((2, 1, 5, 5), dtype=np.float32)
+    prov = {"pde": "p", "params": {}, "grid": "node", "ndim": 2, "resolution": 5, "seed": 1,
+            "samples_total": 9, "shard": {"index": 0, "count": 3, "start": 0, "stop": 3}}
+    write_file(tmp_path / "short.h5", x, x, prov)
+    with pytest.raises(DataFileError, match=r"holds 2 samples but its record says samples 0\.\.2"):
+        load(tmp_path / "short.h5", allow_partial=True)
+    write_file(tmp_path / "odd.h5", x, x, {**prov, "shard": "first third"})
+    with pytest.raises(DataFileError, match="malformed shard record"):
+        load(tmp_path / "odd.h5")

@@ -153,3 +153,50 @@ def test_killed_generation_resumes_to_the_identical_file(tmp_path):
     subprocess.run(command + [str(out)], check=True)
     assert out.read_bytes() == clean.read_bytes()
     assert not parts.exists()
+
+
+def test_plan_execute_and_assemble_each_do_one_thing(tmp_path):
+    """The three steps of generate() alone: the plan decides and writes nothing, execution writes
+    only the missing parts, assembly joins them into the file and removes the parts."""
+    from oplearn.data.generation import assemble, execute_plan, plan_generation
+
+    out = tmp_path / "d.h5"
+    plan = plan_generation("darcy", samples=20, resolution=9, seed=0, out=out, shard=(1, 2),
+                           chunk_size=4)
+    assert list(tmp_path.iterdir()) == []
+    assert plan.chunks == ((10, 12), (12, 16), (16, 20)) and plan.samples == 10
+    assert plan.solve_params["solver"] == "direct" and plan.params["solver"] == "auto"
+    assert not plan.complete and plan.missing_chunks() == [0, 1, 2]
+    with pytest.raises(DataFileError, match="not yet solved"):
+        assemble(plan)
+    plan.parts.mkdir()
+    fake = np.zeros((4, 1, 9, 9), dtype=np.float32)
+    np.savez(plan.chunk_path(1), inputs=fake, outputs=fake)  # a finished part is kept, not redone
+    assert execute_plan(plan, progress=False)[0] == 6 and plan.missing_chunks() == []
+    assemble(plan)
+    data = load(out, allow_partial=True)
+    assert not plan.parts.exists() and data.inputs.shape == (10, 1, 9, 9)
+    assert data.inputs[2:6].abs().max() == 0 and data.inputs[:2].abs().max() > 0
+    again = plan_generation("darcy", samples=20, resolution=9, seed=0, out=out, shard=(1, 2))
+    assert again.complete
+
+
+def test_files_and_unfinished_runs_of_another_version_are_refused(tmp_path):
+    """Data of another library version may differ for the same seed (0.2.0 changed the random
+    fields): a finished file or an unfinished run of it is neither reused nor resumed."""
+    import json
+
+    from oplearn.data.hdf5 import read_file, write_file
+
+    out = tmp_path / "d.h5"
+    generate("darcy", samples=2, resolution=9, seed=0, out=out, progress=False)
+    inputs, outputs, provenance = read_file(out)
+    write_file(out, inputs, outputs, {**provenance, "library": "oplearn 0.1.0"})
+    with pytest.raises(DataFileError, match="different settings \\(library: 'oplearn 0.1.0' there"):
+        generate("darcy", samples=2, resolution=9, seed=0, out=out, progress=False)
+    parts = tmp_path / "e.h5.parts"
+    parts.mkdir()
+    (parts / "provenance.json").write_text(json.dumps({**provenance, "library": "oplearn 0.1.0",
+                                                       "chunk_size": 8}))
+    with pytest.raises(DataFileError, match="unfinished run with different settings \\(library\\)"):
+        generate("darcy", samples=2, resolution=9, seed=0, out=tmp_path / "e.h5", progress=False)

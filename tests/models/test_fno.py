@@ -116,36 +116,42 @@ def test_wrong_input_shape_raises():
 
 
 @pytest.mark.parametrize("name", ["fno", "tfno", "mg-tfno", "local-fno"])
-def test_coordinates_are_appended_on_node_grids_only_by_default(name):
-    """One rule for every FNO-based model (and the local models, unet): ``positional_embedding``
-    ``None`` means coordinates on node-centred grids, none on periodic ones; given, it is obeyed."""
+def test_coordinates_follow_one_rule_by_default(name):
+    """One rule for every FNO-based model and the local models: ``positional_embedding=None``
+    means coordinates, except on periodic grids for models with differential kernels (local-fno);
+    given, it is obeyed."""
     options = {"ndim": 1, "modes": 4, "width": 8}
 
     def fno(model):
         return model.inner if name == "mg-tfno" else model  # MG-TFNO wraps the FNO in its patching
 
-    for grid, default in (("node", True), ("periodic", False)):
+    for grid in ("node", "periodic"):
+        default = not (grid == "periodic" and name == "local-fno")
         for requested, expected in ((None, default), (True, True), (False, False)):
             model = fno(build(name, grid=grid, positional_embedding=requested, **options))
             assert (model.embedding is not None) is expected, (grid, requested)
             lifted = model.lifting.linear.in_features - (model.in_channels)
             assert lifted == (1 if expected else 0), (grid, requested, lifted)
+    integral_only = build("local-fno", grid="periodic", local_kernels=["integral"], **options)
+    assert integral_only.embedding is not None  # no differential kernel, no spike: coordinates
+    assert build("local-no", ndim=1, grid="periodic").embedding is None
+    assert build("local-no", ndim=1, grid="periodic", kernels=["integral"]).embedding is not None
 
 
 @pytest.mark.parametrize("ndim, size", [(1, (32,)), (2, (16, 12))])
-def test_default_fno_on_a_periodic_grid_commutes_with_shifts(ndim, size):
-    """Spectral convolutions and pointwise maps commute with periodic shifts, so the default FNO
-    on a periodic grid (no coordinates, no padding) is exactly shift-equivariant; appended
-    coordinates, which jump across the wrap, break that."""
+def test_fno_without_coordinates_on_a_periodic_grid_commutes_with_shifts(ndim, size):
+    """Spectral convolutions and pointwise maps commute with periodic shifts, so an FNO on a
+    periodic grid without coordinates (and padding) is exactly shift-equivariant; the default,
+    with coordinates that jump across the wrap, is not (it can see a fixed forcing's position)."""
     torch.manual_seed(0)
     x = torch.randn(2, 1, *size, dtype=torch.float64)
     shift = (3,) * ndim
     dims = tuple(range(2, 2 + ndim))
-    model = build("fno", ndim=ndim, grid="periodic", modes=5, width=8, n_layers=2).double()
+    model = build("fno", ndim=ndim, grid="periodic", modes=5, width=8, n_layers=2,
+                  positional_embedding=False).double()
     with torch.no_grad():
         torch.testing.assert_close(model(torch.roll(x, shift, dims)), torch.roll(model(x), shift, dims),
                                    rtol=1e-12, atol=1e-12)
-        model = build("fno", ndim=ndim, grid="periodic", modes=5, width=8, n_layers=2,
-                      positional_embedding=True).double()
+        model = build("fno", ndim=ndim, grid="periodic", modes=5, width=8, n_layers=2).double()
         gap = (model(torch.roll(x, shift, dims)) - torch.roll(model(x), shift, dims)).abs().max()
         assert gap > 1e-3 * model(x).abs().max()

@@ -70,3 +70,21 @@ def test_auto_is_one_of_the_problems_solvers_for_every_size_device_and_batch(nam
                 chosen = pdes.choose_solver(name, s, device, batch)
                 assert chosen in problem.solvers and chosen != "auto"
     assert pdes.choose_solver("burgers", 64) is None
+
+
+def test_darcy_solves_with_the_solver_choose_solver_names(monkeypatch):
+    """``solve(..., solver="auto")`` uses what ``choose_solver`` returns for its batch."""
+    from oplearn.pdes import darcy
+
+    used = []
+    real = darcy.solve_diffusion_multigrid
+    monkeypatch.setattr(darcy, "solve_diffusion_multigrid",
+                        lambda a, *args, **kwargs: used.append(("mg", len(a))) or real(a, *args, **kwargs))
+    monkeypatch.setattr(darcy, "solve_spd",
+                        lambda *args, **kwargs: used.append(("direct", 1)) or np.zeros(args[1].shape))
+    a = np.stack([darcy.sample_coefficient(np.random.default_rng(i), 65) for i in range(8)])
+    for batch in (1, 3, 8):
+        used.clear()
+        darcy.solve(a[:batch])
+        expected = pdes.choose_solver("darcy", 65, batch=batch)
+        assert {name for name, _ in used} == {expected}, (batch, used)

@@ -176,6 +176,7 @@ def test_checkpoint_keeps_and_restores_the_cuda_rng_states(tmp_path, make_h5, mo
     states = [torch.tensor([1, 2], dtype=torch.uint8), torch.tensor([3], dtype=torch.uint8)]
     restored = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: states)
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
@@ -188,6 +189,13 @@ def test_checkpoint_keeps_and_restores_the_cuda_rng_states(tmp_path, make_h5, mo
     train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
           figures=False)
     assert [[t.tolist() for t in call] for call in restored] == [[[1, 2], [3]]]
+    ckpt["epoch"] = 1
+    torch.save(ckpt, tmp_path / "run" / "checkpoint.pt")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # resumed where fewer GPUs are seen
+    with pytest.warns(UserWarning, match="random states of 2 CUDA devices, this process sees 1"):
+        train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
+              figures=False)
+    assert len(restored) == 1
 
 
 class _Pointwise(torch.nn.Module):
@@ -215,11 +223,57 @@ def test_train_takes_a_model_the_user_built(tmp_path, make_h5):
         load_surrogate(tmp_path / "run")
     surrogate, _ = load_surrogate(tmp_path / "run", model=_Pointwise())
     assert surrogate.predict(test_set.inputs).shape == test_set.outputs.shape
-    more = TrainConfig(epochs=3, batch_size=4)
     with pytest.raises(InvalidInputError, match="pass the same model"):
-        train(more, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
-    train(more, train_set, {"17": test_set}, tmp_path / "run", model=_Pointwise(), resume=True,
-          progress=False, figures=False)
+        train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(InvalidInputError, match="parameters do not fit the model"):
+        train(config, train_set, {"17": test_set}, tmp_path / "run", model=torch.nn.Conv2d(1, 1, 1),
+              resume=True, progress=False)
     with pytest.raises(InvalidInputError, match=r"maps \(1, 1, 17, 17\) to \(1, 2, 17, 17\)"):
         train(config, train_set, {"17": test_set}, tmp_path / "bad", model=_Pointwise(2), progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_training_plan_checks_and_builds_without_writing(tmp_path, make_h5):
+    train_set, test_set = _data(make_h5)
+    plan = trainer_module.plan_training(TrainConfig(epochs=1, batch_size=4, model_kwargs=SMALL),
+                                        train_set, {"17": test_set}, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and plan.checkpoint is None
+    assert trainer_module.count_parameters(plan.model) > 0 and plan.spec["in_channels"] == 1
+    with pytest.raises(InvalidInputError, match="has no option 'colour'"):
+        trainer_module.plan_training(TrainConfig(model_kwargs={"colour": 1}), train_set, {}, tmp_path / "r")
+    with pytest.raises(InvalidInputError, match="set by the data"):
+        trainer_module.plan_training(TrainConfig(model_kwargs={"ndim": 1}), train_set, {}, tmp_path / "r")
+    state = trainer_module._initial_state(plan, train_set)
+    state = trainer_module.execute_training(plan, state, train_set, {"17": test_set}, progress=False)
+    assert state.epoch == 1 and (tmp_path / "run" / "checkpoint.pt").exists()
+    assert not (tmp_path / "run" / "report.json").exists()
+    report = trainer_module.assemble_report(plan, state, train_set, {"17": test_set}, figures=False)
+    assert report["epochs"] == 1 and (tmp_path / "run" / "report.json").exists()
+
+
+def test_an_interrupted_run_of_a_user_built_model_resumes_to_the_same_weights(tmp_path, make_h5,
+                                                                             monkeypatch):
+    train_set, test_set = _data(make_h5)
+    config = TrainConfig(epochs=3, batch_size=4)
+    torch.manual_seed(1)
+    straight = _Pointwise()
+    start = {k: v.clone() for k, v in straight.state_dict().items()}
+    train(config, train_set, {"17": test_set}, tmp_path / "straight", model=straight, progress=False,
+          figures=False)
+    real_save = trainer_module.save_jsonl
+
+    def interrupt_after_one_epoch(rows, path):
+        real_save(rows, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module, "save_jsonl", interrupt_after_one_epoch)
+    first = _Pointwise()
+    first.load_state_dict(start)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, train_set, {"17": test_set}, tmp_path / "resumed", model=first, progress=False)
+    monkeypatch.setattr(trainer_module, "save_jsonl", real_save)
+    train(config, train_set, {"17": test_set}, tmp_path / "resumed", model=_Pointwise(), resume=True,
+          progress=False, figures=False)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert b["epoch"] == 3 and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

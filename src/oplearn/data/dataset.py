@@ -100,9 +100,12 @@ def _shard_range(provenance: dict[str, Any], samples: int) -> tuple[int, int, in
     """``(start, stop, total)`` of the samples a file holds; a file without a shard record is a
     whole dataset of its own ``samples``."""
     shard = provenance.get("shard") or {}
-    start = int(shard.get("start", 0))
-    stop = int(shard.get("stop", start + samples))
-    total = int(provenance.get("samples_total", stop))
+    try:
+        start = int(shard.get("start", 0))
+        stop = int(shard.get("stop", start + samples))
+        total = int(provenance.get("samples_total", stop))
+    except (AttributeError, TypeError, ValueError):
+        raise DataFileError(f"malformed shard record {shard!r} in a dataset file") from None
     return start, stop, total
 
 

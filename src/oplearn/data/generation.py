@@ -146,7 +146,12 @@ class GenerationPlan:
         return [c for c in range(len(self.chunks)) if not self.chunk_path(c).exists()]
 
 
-def _check_device(name: str, problem: problems.Problem, device: str) -> None:
+def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[0]
+
+
+def check_device(name: str, problem: problems.Problem, device: str) -> None:
+    """``device`` is ``cpu`` or an available CUDA device that ``problem``'s solver can use."""
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise InvalidInputError(f"--device must be cpu or cuda, got {device!r}")
     if device != "cpu" and problem.solve_batch is None:
@@ -171,7 +176,8 @@ def _started_chunk_size(parts: Path, provenance: dict[str, Any], requested: int 
     # The parts' layout, not the data's provenance; runs from before it was recorded used 8.
     chunk_size = started.pop("chunk_size", CHUNK_SIZE)
     if started != provenance:
-        raise DataFileError(f"{parts} holds an unfinished run with different settings; remove it")
+        key = _first_difference(started, provenance)
+        raise DataFileError(f"{parts} holds an unfinished run with different settings ({key}); remove it")
     if requested not in (None, chunk_size):
         raise DataFileError(f"{parts} holds an unfinished run with --chunk-size {chunk_size}; "
                             "resume it with that (or without --chunk-size) or remove it")
@@ -202,7 +208,7 @@ def plan_generation(
     resolution = Integer(3, low=3).check("--resolution", resolution)
     seed = Integer(0, low=0).check("--seed", seed)
     params = problem.check(resolution, params)
-    _check_device(name, problem, device)
+    check_device(name, problem, device)
     requested_chunk_size = _checked_chunk_size(chunk_size)
     k, n = shard
     _check_shard(k, n)
@@ -230,7 +236,9 @@ def plan_generation(
         except DataFileError as exc:
             raise DataFileError(f"{exc}; remove it or choose another --out") from None
         if existing != provenance:
-            raise DataFileError(f"{out} exists with different settings; remove it or choose another --out")
+            key = _first_difference(existing, provenance)
+            raise DataFileError(f"{out} exists with different settings ({key}: {existing.get(key)!r} there, "
+                                f"{provenance.get(key)!r} now); remove it or choose another --out")
         complete = True
     elif not out.parent.is_dir():
         raise DataFileError(f"{out.parent}: output directory does not exist")

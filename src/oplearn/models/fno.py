@@ -38,8 +38,9 @@ class FNO(nn.Module):
         projection_channels: hidden channels of the projection.
         padding: fraction of each axis zero-padded before the Fourier layers (0 for periodic data).
         grid: ``"node"`` or ``"periodic"``, the coordinates of the positional embedding.
-        positional_embedding: append the grid coordinates to the input; ``None``: on node-centred
-            grids only (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
+        positional_embedding: append the grid coordinates to the input; ``None``: yes, except on
+            periodic grids with differential local kernels
+            (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
         local_kernels: names among ``"differential"`` and ``"integral"``: local kernels
             (:class:`~oplearn.models.layers.local_kernels.LocalKernels`, Liu-Schiaffini et al.
             2024) added to every Fourier layer, ``v <- gelu(K v + W v + D v + I v)``.
@@ -69,7 +70,8 @@ class FNO(nn.Module):
         super().__init__()
         check_ndim(ndim)
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
-        positional_embedding = embeds_coordinates(grid, positional_embedding)
+        positional_embedding = embeds_coordinates(grid, positional_embedding,
+                                                  differential_kernels="differential" in local_kernels)
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         lifted_in = in_channels + (ndim if positional_embedding else 0)
         self.lifting = ChannelLinear(lifted_in, width)

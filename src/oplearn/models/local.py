@@ -52,8 +52,9 @@ class LocalNO(nn.Module):
         centred: odd differential stencils
             (see :class:`~oplearn.models.layers.local_kernels.LocalKernels`).
         projection_channels: hidden channels of the projection.
-        positional_embedding: append grid coordinates to the input; ``None``: on node-centred
-            grids only (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
+        positional_embedding: append grid coordinates to the input; ``None``: yes, except on
+            periodic grids with differential kernels
+            (:func:`~oplearn.models.layers.embedding.embeds_coordinates`).
     """
 
     def __init__(
@@ -78,7 +79,8 @@ class LocalNO(nn.Module):
         check_ndim(ndim, (1, 2))
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.grid = check_grid(grid)
-        positional_embedding = embeds_coordinates(grid, positional_embedding)
+        positional_embedding = embeds_coordinates(grid, positional_embedding,
+                                                  differential_kernels="differential" in kernels)
         self.embedding = GridEmbedding(ndim, grid) if positional_embedding else None
         self.lifting = ChannelLinear(in_channels + (ndim if positional_embedding else 0), width)
         self.local = nn.ModuleList(
@@ -106,7 +108,7 @@ def local_fno(in_channels: int = 1, out_channels: int = 1, *, grid: str = "node"
     """The FNO with local kernels in every Fourier layer, ``v <- gelu(K v + W v + D v + I v)``
     (Liu-Schiaffini et al. 2024), with the kernels' defaults of
     :class:`~oplearn.models.layers.local_kernels.LocalKernels`. ``positional_embedding=None``
-    appends coordinates on node-centred grids only, as for the FNO
+    appends coordinates except on periodic grids with differential kernels, as for the FNO
     (:func:`~oplearn.models.layers.embedding.embeds_coordinates`); ``kwargs`` are the other options
     of :class:`~oplearn.models.fno.FNO`."""
     return FNO(in_channels, out_channels, grid=grid, local_kernels=local_kernels,

@@ -122,5 +122,6 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     kwargs = spec.resolve(kwargs)
     try:
         return spec.factory(**kwargs)
-    except TypeError as exc:
-        raise InvalidInputError(f"model {name!r}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, ArithmeticError) as exc:  # a bad value, e.g. width=-1
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"model {name!r} cannot be built with {kwargs}: {message}") from None

@@ -36,7 +36,6 @@ from typing import Any
 from torch import nn
 
 from oplearn.models.fno import FNO
-from oplearn.models.layers.embedding import embeds_coordinates
 from oplearn.models.layers.patching import MultigridPatching
 from oplearn.models.registry import register
 
@@ -57,9 +56,7 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
         patch_padding: patch overlap as a fraction of the patch width.
         patch_mode: values outside the domain for the patches (``"circular"``, ``"reflect"``,
             ``"replicate"``, ``"zeros"``); default ``"circular"`` on periodic grids, else ``"reflect"``.
-        patch_positions: give each patch its global coordinates (default: on node grids, the
-            rule of :func:`~oplearn.models.layers.embedding.embeds_coordinates`; the FNO's own
-            ``positional_embedding`` follows the same rule).
+        patch_positions: give each patch its global coordinates (default: on node grids).
         fno_options: any other :class:`FNO` argument (``modes``, ``width``, ``n_layers`` ...).
     Returns:
         the FNO, or the FNO inside :class:`MultigridPatching`; ``(B, C_in, *S) -> (B, C_out, *S)``.
@@ -69,7 +66,7 @@ def TFNO(in_channels: int = 1, out_channels: int = 1, *, ndim: int = 2, grid: st
     if patch_levels == 0:
         return FNO(in_channels, out_channels, ndim=ndim, grid=grid, factorization=factorization, rank=rank,
                    **fno_options)
-    positions = embeds_coordinates(grid, patch_positions)
+    positions = grid == "node" if patch_positions is None else patch_positions
     fno = FNO(MultigridPatching.inner_channels(in_channels, patch_levels, ndim, positions), out_channels,
               ndim=ndim, grid=grid, factorization=factorization, rank=rank, **fno_options)
     mode = patch_mode or ("circular" if grid == "periodic" else "reflect")

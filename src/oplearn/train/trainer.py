@@ -20,6 +20,7 @@ import json
 import math
 import pickle
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,8 @@ def _check_user_model(model: nn.Module, data: FieldDataset) -> None:
     if not any(p.requires_grad for p in model.parameters()):
         raise InvalidInputError("model has no trainable parameters")
     device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # no batch-norm statistics updated, no dropout drawn by the check
     with torch.no_grad():
         try:
             out = model(data.inputs[:1].to(device))
@@ -182,6 +185,8 @@ def _check_user_model(model: nn.Module, data: FieldDataset) -> None:
             raise InvalidInputError(f"model fails on an input of shape {tuple(data.inputs[:1].shape)}: "
                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                                     ) from None
+        finally:
+            model.train(was_training)
     if not isinstance(out, torch.Tensor) or out.shape != data.outputs[:1].shape:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise InvalidInputError(f"model maps {tuple(data.inputs[:1].shape)} to {shape}; the data's "
@@ -253,7 +258,10 @@ def _check_same_data(ckpt: dict[str, Any], spec: dict[str, Any], fingerprint: di
         raise InvalidInputError(f"{out_dir}: its checkpoint records no fingerprint of its training "
                                 "data (an older version wrote it), so a resume cannot be checked; "
                                 "train afresh")
-    if ckpt["data_spec"] != spec or saved["sha256"] != fingerprint["sha256"]:
+    if not isinstance(saved, dict) or not {"sha256", "samples", "provenance"} <= set(saved):
+        raise DataFileError(f"{out_dir}: corrupt checkpoint (malformed data fingerprint)")
+    if (ckpt["data_spec"] != spec or saved["sha256"] != fingerprint["sha256"]
+            or saved["provenance"] != fingerprint["provenance"]):
         what = {k: saved["provenance"].get(k) for k in ("pde", "seed", "resolution") if k in saved["provenance"]}
         raise InvalidInputError(f"{out_dir} was trained on other data ({saved['samples']} samples, "
                                 f"{what or 'no provenance'}, sha256 {saved['sha256'][:12]}; given "
@@ -269,15 +277,25 @@ def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingStat
     state = TrainingState(Surrogate(model, norm_in, norm_out), optimizer, _schedule(config, optimizer),
                           torch.Generator().manual_seed(config.seed))
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError:  # other parameter names or shapes: another architecture or version
+            raise InvalidInputError(f"{plan.out_dir}: the checkpoint's parameters do not fit the model "
+                                    "this run builds (another architecture, or a checkpoint of an "
+                                    "older version); train afresh instead of resuming") from None
         norm_in.load_state_dict(ckpt["normalizer_in"])
         norm_out.load_state_dict(ckpt["normalizer_out"])
         state.scheduler.load_state_dict(ckpt["scheduler"])
         state.shuffle.set_state(ckpt["rng"]["shuffle"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         cuda_states = ckpt["rng"].get("cuda", [])
-        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
+        if cuda_states and torch.cuda.is_available():
+            if len(cuda_states) != torch.cuda.device_count():
+                warnings.warn(f"the checkpoint holds the random states of {len(cuda_states)} CUDA "
+                              f"devices, this process sees {torch.cuda.device_count()}: the resumed "
+                              "run draws other CUDA random numbers than an uninterrupted one", stacklevel=2)
+            else:
+                torch.cuda.set_rng_state_all(cuda_states)
         state.history, state.epoch, state.elapsed = ckpt["history"], ckpt["epoch"], ckpt["train_seconds"]
     state.surrogate.to(plan.device)
     if ckpt is not None:  # optimiser state follows the parameters' device
@@ -287,6 +305,11 @@ def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingStat
             raise DataFileError(f"{plan.out_dir}: the checkpoint's optimiser state does not match this "
                                 "version's model parameters; train afresh instead of resuming") from None
     return state
+
+
+def _cuda_in_use() -> bool:
+    """Whether CUDA's generators exist in this process (never initialises CUDA to find out)."""
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
 
 
 def _checkpoint(plan: TrainingPlan, state: TrainingState, samples: int) -> dict[str, Any]:
@@ -300,7 +323,7 @@ def _checkpoint(plan: TrainingPlan, state: TrainingState, samples: int) -> dict[
         "normalizer_out": state.surrogate.normalizer_out.state_dict(),
         "history": state.history, "train_seconds": state.elapsed,
         "rng": {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                "cuda": torch.cuda.get_rng_state_all() if _cuda_in_use() else []},
     }
 
 
@@ -435,6 +458,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
         device = torch.device(device)
     except RuntimeError:
         raise InvalidInputError(f"unknown device {device!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"--device must be cpu, cuda or auto, got {device.type!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device cuda requested but no CUDA device is available")
     return device

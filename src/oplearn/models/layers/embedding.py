@@ -8,25 +8,29 @@ from torch import nn
 from oplearn.models.layers.grid import check_grid, grid_coordinates
 
 
-def embeds_coordinates(grid: str, requested: bool | None = None) -> bool:
-    """Whether a model appends grid coordinates (its ``positional_embedding`` option): ``requested``
-    when it is given, else on node-centred grids only, the rule every model here shares.
+def embeds_coordinates(grid: str, requested: bool | None = None, *,
+                       differential_kernels: bool = False) -> bool:
+    """Whether a model appends grid coordinates (its ``positional_embedding`` option), the rule
+    every model here shares: ``requested`` when it is given; by default yes, except on periodic
+    grids for models with differential kernels.
 
-    On a node-centred grid the boundary breaks translation invariance and the coordinates tell the
-    model where it is. On a periodic grid the problem is translation invariant, and the coordinate
-    ``x_i = i / s`` jumps from ``1 - h`` to ``0`` across the wrap; a differential kernel turns that
-    jump into a spike of height ``~ 1 / h``, which no resolution shares (an FNO with local kernels
-    and coordinates, trained on the zoo's periodic Poisson problem at 64 points: relative error
-    0.013 there, 1.4 at 256; without coordinates 0.005 and 0.007). Without coordinates a model
-    of spectral and pointwise layers commutes with periodic shifts exactly. What that costs or
-    gains in accuracy is within seed noise on the zoo's Burgers problem (``benchmarks/zoo.py``,
-    seeds 0-4, relative L2 at 128 points): FNO 0.026-0.047 (mean 0.036) without coordinates,
-    0.024-0.033 (0.029) with; TFNO 0.017-0.026 (0.022) without, 0.018-0.036 (0.025) with.
+    Coordinates tell a model where it is: a boundary (node grids) or a fixed forcing (the
+    Navier-Stokes data) breaks translation invariance, and a model without them cannot see it
+    (``oplearn run navier-stokes``, whose forcing is ``0.1 (sin + cos)(2 pi (x + y))``: relative
+    L2 0.598 at 32 x 32 without coordinates, against 0.0202 with). On a periodic grid the
+    coordinate ``x_i = i / s`` jumps from ``1 - h`` to ``0`` across the wrap; a spectral or
+    pointwise layer takes that in its stride, but a differential kernel turns it into a spike of
+    height ``~ 1 / h`` that no resolution shares (an FNO with local kernels and coordinates,
+    trained on the zoo's periodic Poisson problem at 64 points: relative error 0.013 there, 1.4 at
+    256; without coordinates 0.005 and 0.007). On the translation-invariant Burgers problem the
+    choice is within seed noise for the FNO (``benchmarks/zoo.py``, seeds 0-4, relative L2 at 128
+    points: 0.024-0.033, mean 0.029, with coordinates; 0.026-0.047, mean 0.036, without) and TFNO
+    (0.025 with, 0.022 without).
     """
-    if requested is None:
-        return check_grid(grid) == "node"
     check_grid(grid)
-    return bool(requested)
+    if requested is not None:
+        return bool(requested)
+    return grid == "node" or not differential_kernels
 
 
 class GridEmbedding(nn.Module):

@@ -1,0 +1,23 @@
+"""The README's library example runs as printed (in a scratch folder) and does what it says."""
+
+import re
+from pathlib import Path
+
+import torch
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_library_example_runs(tmp_path, monkeypatch):
+    text = README.read_text()
+    section = text[text.index("## Library"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["u"].shape == (65, 65) and scope["data"].inputs.shape == (200, 1, 33, 33)
+    assert set(scope["report"]["test_rel_l2"]) == {"33"} and scope["report"]["model"] == "custom"
+    # the model the user built is the one trained: its weights are those of the run's checkpoint
+    saved = torch.load(tmp_path / "runs" / "lib" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, scope["fno"].state_dict()[k]) for k, v in saved.items())
+    assert scope["u_65"].shape == (4, 1, 65, 65)
