@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/spectral_conv.py
 	$(BIN)/python benchmarks/laplacian.py
 	$(BIN)/python benchmarks/biharmonic.py
+	$(BIN)/python benchmarks/pinn.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

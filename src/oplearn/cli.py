@@ -1,4 +1,4 @@
-"""Command line: ``oplearn generate | info | train | evaluate | run``.
+"""Command line: ``oplearn generate | info | train | evaluate | run | pinn``.
 
 Bad input (a missing or corrupt file, mismatched shapes, NaNs, an invalid option) prints one
 line, ``oplearn: error: ...``, on stderr and exits with code 2; nothing partial is written.
@@ -82,18 +82,26 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--models", "list_models", is_flag=True,
               help="List the registered models instead; with model names, their options and defaults.")
+@click.option("--pinn", "list_pinn", is_flag=True, help="List the physics-informed problems of `oplearn pinn`.")
 @click.option("--pdes", "list_pdes", is_flag=True,
               help="List the PDE families of `oplearn generate` (solvers, devices) instead; with "
               "names, their parameters (--param KEY=VALUE) with defaults and ranges.")
-def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool) -> None:
+def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool, list_pinn: bool) -> None:
     """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs.
 
     `oplearn info --models NAME...` shows each model's options with their defaults, `oplearn info
     --pdes NAME...` each problem's parameters."""
     from oplearn.data.dataset import load
 
-    if list_models and list_pdes:
-        raise InvalidInputError("give dataset files, --models or --pdes, one of them")
+    if sum((list_models, list_pdes, list_pinn)) > 1 or (list_pinn and files):
+        raise InvalidInputError("give dataset files, --models, --pdes or --pinn, one of them")
+    if list_pinn:
+        from oplearn import pinn
+
+        for name in pinn.available():
+            problem = pinn.get(name)
+            click.echo(f"{name:<14} {problem.dim}D  {problem.description}")
+        return
     if list_models and files:
         _describe_models([str(name) for name in files])
         return
@@ -300,6 +308,40 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
               "samples": len(data), "test_rel_l2": error, "shard": data.provenance.get("shard")}
     save_json(result, Path(run_dir) / f"evaluation_s{data.resolution}_{Path(data_files[0]).stem}.json")
     click.echo(f"relative L2 at s = {data.resolution} over {len(data)} samples: {error:.5f}")
+
+
+@cli.command(name="pinn")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run directory (report.json, prediction.npz, metrics.jsonl, solution.png).")
+@click.option("--optimizer", default="gauss-newton", show_default=True,
+              help="gauss-newton (damped, in sample space), lbfgs or adam.")
+@click.option("--steps", type=int, help="Optimiser steps (default: 100 gauss-newton, 2000 lbfgs, 5000 adam).")
+@click.option("--points", type=int, default=1024, show_default=True, help="Collocation points (Sobol).")
+@click.option("--width", type=int, default=32, show_default=True, help="Hidden units per layer.")
+@click.option("--depth", type=int, default=2, show_default=True, help="Hidden layers.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam's learning rate.")
+@click.option("--dtype", default="float64", show_default=True, help="float64 or float32.")
+@click.option("--dim", type=int, help="Dimension, for problems that take one (the 2D ones do not).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def pinn_command(name, out, optimizer, steps, points, width, depth, lr, dtype, dim, seed, quiet) -> None:
+    """Solve the PDE NAME without data (`oplearn info --pinn` lists them)."""
+    from oplearn import pinn
+    from oplearn.pinn.solve import PinnSettings, check_settings
+
+    problem = pinn.get(name)
+    if dim is not None and dim != problem.dim:
+        raise InvalidInputError(f"{name} is posed in {problem.dim}D and takes no other --dim")
+    if (out / "report.json").exists():
+        raise InvalidInputError(f"{out} already holds a run; choose another --out")
+    settings = check_settings(PinnSettings(optimizer=optimizer, steps=steps, points=points, width=width,
+                                           depth=depth, lr=lr, dtype=dtype, seed=seed))
+    report = pinn.solve(name, out, settings, progress=not quiet)
+    click.echo(f"{name}: relative L2 {report['rel_l2']:.3e} after {report['steps']} {report['optimizer']} "
+               f"steps in {report['train_seconds']:.1f} s ({report['parameters']:,} parameters)")
+    click.echo(f"  stopped: {report['stop_reason']}")
+    click.echo(f"  report: {out / 'report.json'}")
 
 
 @cli.command(name="run")

@@ -1,0 +1,93 @@
+"""Optimisers of a physics-informed loss ``L(theta) = mean(r(theta)^2) / 2``: damped Gauss-Newton
+in sample space (the energy natural gradient of Mueller & Zeinhofer 2023 for a linear PDE, made
+robust by Levenberg-Marquardt damping), and the stop reason of PyTorch's L-BFGS, which says
+nothing itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Residuals = Callable[[torch.Tensor], torch.Tensor]  # theta (P,) -> r (N,)
+
+def loss_of(r: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (r ** 2).mean()
+
+
+@dataclass
+class GaussNewtonStep:
+    """One step: the new parameters, the loss before and after, and the damping it took
+    (``accepted`` is false when no damping up to the limit decreased the loss)."""
+
+    theta: torch.Tensor
+    loss_before: float
+    loss_after: float
+    damping: float
+    accepted: bool
+
+
+def damped_direction(jacobian: torch.Tensor, r: torch.Tensor, damping: float) -> torch.Tensor:
+    """The damped Gauss-Newton (Levenberg-Marquardt) direction ``(J^T J + damping I)^-1 J^T r``
+    ``(P,)``, the minimum-norm Gauss-Newton direction ``J^+ r`` as ``damping -> 0``. With fewer
+    residuals than parameters (``N <= P``, the usual case) it is solved in sample space, as
+    ``J^T (J J^T + damping I)^-1 r`` (an ``N x N`` system), else in parameter space."""
+    n, p = jacobian.shape
+    if n <= p:
+        eye = torch.eye(n, dtype=r.dtype, device=r.device)
+        return jacobian.T @ torch.linalg.solve(jacobian @ jacobian.T + damping * eye, r)
+    eye = torch.eye(p, dtype=r.dtype, device=r.device)
+    return torch.linalg.solve(jacobian.T @ jacobian + damping * eye, jacobian.T @ r)
+
+
+@dataclass
+class GaussNewton:
+    """Levenberg-Marquardt-damped Gauss-Newton for ``L = mean(r^2) / 2``: each step tries
+    ``theta - d(damping)`` and raises the damping 4x until the loss decreases (at most
+    ``tries`` times), then lowers it 3x for the next step. For a linear PDE the Gauss-Newton
+    matrix ``J^T J`` is the energy natural gradient's Gram matrix (Mueller & Zeinhofer 2023);
+    the damping is the trust region that makes it robust far from the solution, where the plain
+    pseudo-inverse step can be huge (measured: 1.5e10 on helmholtz2d's first step).
+
+    Attributes:
+        damping: current damping (``None``: 1e-3 of the mean diagonal of ``J J^T`` at the first
+            step); floor: the damping never falls below ``floor`` times that mean diagonal.
+    """
+
+    damping: float | None = None
+    tries: int = 30
+    floor: float = 1e-14
+
+    def step(self, residuals: Residuals, jacobian: Residuals, theta: torch.Tensor) -> GaussNewtonStep:
+        r = residuals(theta)
+        before = float(loss_of(r))
+        J = jacobian(theta)
+        scale = float((J * J).sum(dim=1).mean())
+        damping = 1e-3 * scale if self.damping is None else self.damping
+        for _ in range(self.tries):
+            trial = theta - damped_direction(J, r, damping)
+            after = float(loss_of(residuals(trial)))
+            if after < before:
+                self.damping = max(damping / 3, self.floor * scale)
+                return GaussNewtonStep(trial, before, after, damping, True)
+            damping *= 4
+        self.damping = damping
+        return GaussNewtonStep(theta, before, before, damping, False)
+
+
+def lbfgs_stop_reason(optimizer: torch.optim.LBFGS, max_iter: int, max_eval: int) -> str:
+    """Why ``torch.optim.LBFGS.step`` returned, from its state (it says nothing itself)."""
+    group = optimizer.param_groups[0]
+    state = optimizer.state[group["params"][0]]
+    grad = torch.cat([p.grad.reshape(-1) for p in group["params"] if p.grad is not None])
+    if grad.abs().max() <= group["tolerance_grad"]:
+        return f"gradient below tolerance_grad={group['tolerance_grad']:g}"
+    if state.get("n_iter", 0) >= max_iter:
+        return f"reached the step limit ({max_iter} iterations)"
+    if state.get("func_evals", 0) >= max_eval:
+        return f"reached the evaluation limit ({max_eval} evaluations)"
+    d, t = state.get("d"), state.get("t")
+    if d is not None and t is not None and (d * t).abs().max() <= group["tolerance_change"]:
+        return f"step below tolerance_change={group['tolerance_change']:g}"
+    return f"loss change below tolerance_change={group['tolerance_change']:g}"

@@ -1,0 +1,132 @@
+"""Physics-informed solvers: the Gauss-Newton step against a dense solve, L-BFGS's stop reasons,
+the exact Laplacian, convergence of the shipped problems on small settings, and the CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.func import jacrev
+
+from oplearn.cli import main
+from oplearn.pinn import PinnSettings, available, get, laplacian_at, solve
+from oplearn.pinn.network import MLP, FlatParameters
+from oplearn.pinn.optimizers import GaussNewton, damped_direction, lbfgs_stop_reason
+
+
+def _tiny_residuals(points=12):
+    """Residuals of a tiny network (10 parameters) fitting sin on ``points`` points: r(theta),
+    nonlinear in theta."""
+    torch.manual_seed(0)
+    module = MLP(1, width=3, depth=1).double()
+    flat = FlatParameters(module)
+    x = torch.linspace(0, 1, points, dtype=torch.float64)[:, None]
+
+    def residuals(theta):
+        u = flat.point_function(theta)
+        return torch.stack([u(xi) for xi in x]) - torch.sin(3 * x[:, 0])
+
+    return residuals, flat.flatten()
+
+
+@pytest.mark.parametrize("points", [6, 12])  # sample space (6 < 10 parameters), parameter space
+@pytest.mark.parametrize("damping", [1e-1, 1e-4])
+def test_damped_step_equals_the_dense_gauss_newton_solve(damping, points):
+    residuals, theta = _tiny_residuals(points)
+    r, J = residuals(theta), jacrev(residuals)(theta)
+    dense = torch.linalg.solve(J.T @ J + damping * torch.eye(J.shape[1], dtype=J.dtype), J.T @ r)
+    torch.testing.assert_close(damped_direction(J, r, damping), dense, rtol=1e-8, atol=1e-10)
+
+
+def test_vanishing_damping_gives_the_minimum_norm_gauss_newton_direction():
+    residuals, theta = _tiny_residuals(6)
+    r, J = residuals(theta), jacrev(residuals)(theta)
+    smallest = float(torch.linalg.svdvals(J)[-1]) ** 2  # damping well below J's smallest s^2
+    pinv = torch.linalg.pinv(J) @ r
+    # J J^T has condition 1e11 here: the two solves agree to what float64 allows
+    assert (damped_direction(J, r, 1e-9 * smallest) - pinv).norm() < 1e-5 * pinv.norm()
+
+
+def test_gauss_newton_solves_a_linear_least_squares_problem_and_then_stops():
+    A = torch.randn(20, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    b = A @ torch.arange(5.0, dtype=torch.float64)
+    optimizer = GaussNewton(damping=1e-12)
+    step = optimizer.step(lambda t: A @ t - b, lambda t: A, torch.zeros(5, dtype=torch.float64))
+    assert step.accepted and step.loss_after < 1e-20
+    torch.testing.assert_close(step.theta, torch.arange(5.0, dtype=torch.float64))
+    for _ in range(20):  # rounding may still improve a little; then no damping decreases the loss
+        again = optimizer.step(lambda t: A @ t - b, lambda t: A, step.theta)
+        if not again.accepted:
+            break
+        step = again
+    assert not again.accepted and torch.equal(again.theta, step.theta)
+
+
+def _lbfgs_on_quadratic(max_iter, tolerance_grad):
+    x = torch.tensor([3.0, -2.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([x], max_iter=max_iter, max_eval=10 * max_iter, tolerance_grad=tolerance_grad,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (x[0] - 1) ** 2 + 10 * (x[1] + x[0] ** 2) ** 2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return lbfgs_stop_reason(opt, max_iter, 10 * max_iter)
+
+
+def test_lbfgs_says_why_it_stopped():
+    assert _lbfgs_on_quadratic(2, 1e-12) == "reached the step limit (2 iterations)"
+    assert _lbfgs_on_quadratic(500, 1e-6).startswith("gradient below tolerance_grad=1e-06")
+
+
+def test_exact_laplacian_of_a_point_function():
+    x = torch.tensor([0.3, 0.7, 0.2], dtype=torch.float64)
+    u = lambda p: torch.sin(p[0]) * torch.exp(p[1]) * p[2] ** 3  # noqa: E731
+    exact = (-math.sin(0.3) * math.exp(0.7) * 0.2 ** 3 + math.sin(0.3) * math.exp(0.7) * 0.2 ** 3
+             + math.sin(0.3) * math.exp(0.7) * 6 * 0.2)
+    assert abs(float(laplacian_at(u, x)) - exact) < 1e-14
+
+
+@pytest.mark.parametrize("name, width, points, tolerance", [("poisson2d", 16, 256, 1e-3),
+                                                            ("helmholtz2d", 32, 512, 5e-2)])
+def test_each_shipped_problem_converges_on_a_small_setting(name, width, points, tolerance):
+    """60 Gauss-Newton steps (measured: poisson2d 5.5e-5, helmholtz2d 1.8e-2; the defaults, 1024
+    points and width 32, reach 1e-7 and 2e-6 in 300 steps: benchmarks/pinn.py)."""
+    report = solve(name, None, PinnSettings(steps=60, points=points, width=width), progress=False)
+    assert report["rel_l2"] < tolerance, report
+
+
+def test_cli_writes_the_run_and_refuses_bad_input_in_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["pinn", "poisson2d", "--out", str(out), "--steps", "3", "--points", "64",
+                 "--width", "8", "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    for key in ("rel_l2", "train_seconds", "steps", "stop_reason", "optimizer", "dim", "parameters"):
+        assert key in report
+    assert report["dim"] == 2 and report["optimizer"] == "gauss-newton" and report["steps"] <= 3
+    with np.load(out / "prediction.npz") as data:
+        assert data["points"].shape == (4096, 2) and data["u"].shape == (4096,)
+    assert (out / "solution.png").stat().st_size > 0 and (out / "metrics.jsonl").exists()
+    capsys.readouterr()
+    for args, message in ((["nope"], "unknown physics-informed problem"), (["poisson2d", "--dim", "3"], "takes no other --dim"),
+                          (["poisson2d", "--optimizer", "sgd"], "--optimizer must be one of"),
+                          (["poisson2d", "--dtype", "float16"], "--dtype must be one of"),
+                          (["poisson2d", "--steps", "0"], "--steps must be a positive integer")):
+        assert main(["pinn", *args, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+        assert not (tmp_path / "bad").exists()
+    assert main(["info", "--pinn"]) == 0
+    assert sorted(line.split()[0] for line in capsys.readouterr().out.splitlines()) == available()
+
+
+def test_problems_are_registered_with_their_exact_solutions():
+    for name in available():
+        problem = get(name)
+        x = problem.domain.sample(64)
+        residual = torch.stack([problem.residual(problem.exact, xi) for xi in x])
+        assert residual.abs().max() < 1e-9, name  # the exact solution satisfies the PDE
