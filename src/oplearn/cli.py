@@ -316,7 +316,7 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
               help="Run directory (report.json, prediction.npz, metrics.jsonl, solution.png).")
 @click.option("--optimizer", default="gauss-newton", show_default=True,
               help="gauss-newton (damped, in sample space), lbfgs or adam.")
-@click.option("--steps", type=int, help="Optimiser steps (default: 100 gauss-newton, 2000 lbfgs, 5000 adam).")
+@click.option("--steps", type=int, help="Optimiser steps (default: 300 gauss-newton, 2000 lbfgs, 5000 adam).")
 @click.option("--points", type=int, default=1024, show_default=True, help="Collocation points (Sobol).")
 @click.option("--width", type=int, default=32, show_default=True, help="Hidden units per layer.")
 @click.option("--depth", type=int, default=2, show_default=True, help="Hidden layers.")
@@ -333,8 +333,6 @@ def pinn_command(name, out, optimizer, steps, points, width, depth, lr, dtype, d
     problem = pinn.get(name)
     if dim is not None and dim != problem.dim:
         raise InvalidInputError(f"{name} is posed in {problem.dim}D and takes no other --dim")
-    if (out / "report.json").exists():
-        raise InvalidInputError(f"{out} already holds a run; choose another --out")
     settings = check_settings(PinnSettings(optimizer=optimizer, steps=steps, points=points, width=width,
                                            depth=depth, lr=lr, dtype=dtype, seed=seed))
     report = pinn.solve(name, out, settings, progress=not quiet)

@@ -5,10 +5,13 @@ nothing itself."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from oplearn.errors import TrainingDivergedError
 
 Residuals = Callable[[torch.Tensor], torch.Tensor]  # theta (P,) -> r (N,)
 
@@ -60,15 +63,20 @@ class GaussNewton:
     floor: float = 1e-14
 
     def step(self, residuals: Residuals, jacobian: Residuals, theta: torch.Tensor) -> GaussNewtonStep:
+        """Raises :class:`TrainingDivergedError` if the loss or the Jacobian at ``theta`` is not
+        finite; a trial with a non-finite loss counts as rejected."""
         r = residuals(theta)
         before = float(loss_of(r))
         J = jacobian(theta)
+        if not math.isfinite(before) or not bool(torch.isfinite(J).all()):
+            raise TrainingDivergedError(f"the loss ({before}) or its Jacobian is not finite; "
+                                        "try float64 or another optimiser")
         scale = float((J * J).sum(dim=1).mean())
         damping = 1e-3 * scale if self.damping is None else self.damping
         for _ in range(self.tries):
             trial = theta - damped_direction(J, r, damping)
             after = float(loss_of(residuals(trial)))
-            if after < before:
+            if math.isfinite(after) and after < before:
                 self.damping = max(damping / 3, self.floor * scale)
                 return GaussNewtonStep(trial, before, after, damping, True)
             damping *= 4
@@ -76,18 +84,23 @@ class GaussNewton:
         return GaussNewtonStep(theta, before, before, damping, False)
 
 
-def lbfgs_stop_reason(optimizer: torch.optim.LBFGS, max_iter: int, max_eval: int) -> str:
-    """Why ``torch.optim.LBFGS.step`` returned, from its state (it says nothing itself)."""
+def lbfgs_stop_reason(optimizer: torch.optim.LBFGS, max_iter: int, max_eval: int,
+                      grad: torch.Tensor, loss: float) -> str:
+    """Why ``torch.optim.LBFGS.step`` returned (it says nothing itself), from its state and the
+    gradient and loss at the point it returned, checked in the order of its own tests."""
     group = optimizer.param_groups[0]
     state = optimizer.state[group["params"][0]]
-    grad = torch.cat([p.grad.reshape(-1) for p in group["params"] if p.grad is not None])
-    if grad.abs().max() <= group["tolerance_grad"]:
-        return f"gradient below tolerance_grad={group['tolerance_grad']:g}"
+    tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
     if state.get("n_iter", 0) >= max_iter:
         return f"reached the step limit ({max_iter} iterations)"
     if state.get("func_evals", 0) >= max_eval:
         return f"reached the evaluation limit ({max_eval} evaluations)"
+    if grad.abs().max() <= tol_grad:
+        return f"gradient below tolerance_grad={tol_grad:g}"
     d, t = state.get("d"), state.get("t")
-    if d is not None and t is not None and (d * t).abs().max() <= group["tolerance_change"]:
-        return f"step below tolerance_change={group['tolerance_change']:g}"
-    return f"loss change below tolerance_change={group['tolerance_change']:g}"
+    if d is not None and t is not None and (d * t).abs().max() <= tol_change:
+        return f"step below tolerance_change={tol_change:g}"
+    prev = state.get("prev_loss")
+    if prev is not None and abs(loss - float(prev)) < tol_change:
+        return f"loss change below tolerance_change={tol_change:g}"
+    return f"no descent direction (directional derivative above -tolerance_change={tol_change:g})"

@@ -9,6 +9,7 @@ and, for 2D problems, ``DIR/solution.png``; every file written atomically.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ from oplearn.pinn.problem import PinnProblem
 
 OPTIMIZERS = ("gauss-newton", "lbfgs", "adam")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-DEFAULT_STEPS = {"gauss-newton": 200, "lbfgs": 2000, "adam": 5000}
+DEFAULT_STEPS = {"gauss-newton": 300, "lbfgs": 2000, "adam": 5000}  # benchmarks/pinn.py's settings
+MAX_SEED = 2 ** 62
 
 
 @dataclass(frozen=True)
@@ -55,16 +57,16 @@ def check_settings(settings: PinnSettings) -> PinnSettings:
     for key in ("points", "eval_points", "width", "depth"):
         value = getattr(settings, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
+            raise InvalidInputError(f"{key} must be a positive integer, got {value!r}")
     steps = DEFAULT_STEPS[settings.optimizer] if settings.steps is None else settings.steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InvalidInputError(f"--steps must be a positive integer, got {steps!r}")
-    if not isinstance(settings.seed, int) or settings.seed < 0:
-        raise InvalidInputError(f"--seed must be an integer >= 0, got {settings.seed!r}")
-    if not (isinstance(settings.lr, (int, float)) and settings.lr > 0):
-        raise InvalidInputError(f"--lr must be > 0, got {settings.lr!r}")
+    if not isinstance(settings.seed, int) or not 0 <= settings.seed <= MAX_SEED:
+        raise InvalidInputError(f"--seed must be an integer from 0 to 2^62, got {settings.seed!r}")
+    if not (isinstance(settings.lr, (int, float)) and math.isfinite(settings.lr) and settings.lr > 0):
+        raise InvalidInputError(f"--lr must be a finite number > 0, got {settings.lr!r}")
     if settings.sampling not in ("sobol", "uniform"):
-        raise InvalidInputError(f"--sampling must be sobol or uniform, got {settings.sampling!r}")
+        raise InvalidInputError(f"sampling must be sobol or uniform, got {settings.sampling!r}")
     return PinnSettings(**{**asdict(settings), "steps": steps})
 
 
@@ -101,6 +103,8 @@ def solve(name: str, out_dir: str | Path | None = None, settings: PinnSettings |
     """
     problem = registry.get(name)
     settings = check_settings(settings or PinnSettings())
+    if out_dir is not None:
+        _check_out_dir(Path(out_dir))
     dtype = DTYPES[settings.dtype]
     torch.manual_seed(settings.seed)
     module = MLP(problem.dim, settings.width, settings.depth).to(dtype)
@@ -120,6 +124,7 @@ def solve(name: str, out_dir: str | Path | None = None, settings: PinnSettings |
     bar.close()
     seconds = time.perf_counter() - start
     eval_points = problem.domain.sample(settings.eval_points, "uniform", settings.seed + 10_000, dtype)
+    final_loss = float(loss_of(objective.residuals(theta)))  # at the parameters returned
     with torch.no_grad():
         predicted = objective.solution(theta, eval_points)
         exact = problem.exact(eval_points)
@@ -127,12 +132,21 @@ def solve(name: str, out_dir: str | Path | None = None, settings: PinnSettings |
     report = {
         "problem": name, "dim": problem.dim, "rel_l2": rel_l2, "train_seconds": seconds,
         "steps": steps_taken, "loss_evaluations": len(history), "stop_reason": stop_reason, "optimizer": settings.optimizer,
-        "parameters": int(theta.numel()), "final_loss": history[-1]["loss"] if history else None,
+        "parameters": int(theta.numel()), "final_loss": final_loss,
         "settings": asdict(settings), "device": "cpu",
     }
     if out_dir is not None:
         _write_run(Path(out_dir), report, history, eval_points, predicted, problem)
     return report
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an earlier run's directory or one that cannot be created, before any training."""
+    if (out / "report.json").exists():
+        raise InvalidInputError(f"{out} already holds a run; choose another --out")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InvalidInputError(f"{out}: cannot write there ({existing} is not a writable directory)")
 
 
 def _check_finite(loss: float, step: int) -> None:
@@ -169,14 +183,18 @@ def _lbfgs(objective: _Objective, theta, steps, history, bar):
         loss.backward()
         value = float(loss.detach())
         _check_finite(value, len(history))
-        history.append({"step": len(history) + 1, "loss": value})
+        history.append({"evaluation": len(history) + 1, "loss": value})  # line-search trials too
         bar.update(0)
         return loss
 
     optimizer.step(closure)
     n_iter = optimizer.state[theta].get("n_iter", 0)
     bar.update(n_iter)
-    return theta.detach(), lbfgs_stop_reason(optimizer, steps, max_eval), n_iter
+    theta.grad = None
+    loss = loss_of(objective.residuals(theta))  # the gradient and loss where L-BFGS returned
+    (grad,) = torch.autograd.grad(loss, theta)
+    reason = lbfgs_stop_reason(optimizer, steps, max_eval, grad, float(loss.detach()))
+    return theta.detach(), reason, n_iter
 
 
 def _adam(objective: _Objective, theta, steps, lr, history, bar):
