@@ -161,19 +161,19 @@ def _describe_models(names: list[str]) -> None:
     from oplearn import models
     from oplearn.models.registry import SHARED_OPTIONS
 
-    flags = {"width": "--width", "n_layers": "--layers", "modes": "--modes", "padding": "--padding"}
     specs = [models.entry(name) for name in names]  # every name checked before printing
     for spec in specs:
+        options = spec.options()
         dims = "/".join(f"{d}D" for d in spec.ndims)
         scope = "any resolution" if spec.resolution_invariant else "its training grid only"
         click.echo(f"{spec.name}: {spec.description}")
         click.echo(f"  dimensions: {dims}; evaluated on {scope}")
         click.echo("  options (--model-option KEY=VALUE; defaults shown):")
-        shared = {spec.aliases.get(name, name): flags[name] for name in SHARED_OPTIONS}
-        for key, default in spec.options().items():
+        shared = {spec.aliases.get(name, name): flag for name, flag in SHARED_OPTIONS.items()}
+        for key, default in options.items():
             flag = f"   also {shared[key]}" if key in shared else ""
             click.echo(f"    {key} = {default!r}{flag}")
-        refused = [flags[name] for name in SHARED_OPTIONS if spec.aliases.get(name, name) not in spec.options()]
+        refused = [flag for own, flag in shared.items() if own not in options]
         if refused:
             click.echo(f"  not taken: {', '.join(refused)}")
 
@@ -183,9 +183,10 @@ def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
     names = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
              "weight_decay": "weight_decay", "scheduler": "scheduler", "loss": "loss", "seed": "seed"}
     values = {key: options[opt] for opt, key in names.items() if options.get(opt) is not None}
-    model_kwargs = {key: options[opt] for opt, key in
-                    (("modes", "modes"), ("width", "width"), ("layers", "n_layers"), ("padding", "padding"))
-                    if options.get(opt) is not None}
+    from oplearn.models.registry import SHARED_OPTIONS
+
+    model_kwargs = {key: options[flag[2:]] for key, flag in SHARED_OPTIONS.items()
+                    if options.get(flag[2:]) is not None}
     model_kwargs.update(parse_params(options.get("model_option") or ()))
     if model_kwargs:
         values["model_kwargs"] = model_kwargs
@@ -328,14 +329,13 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
 def pinn_command(name, out, optimizer, steps, points, width, depth, lr, dtype, dim, seed, quiet) -> None:
     """Solve the PDE NAME without data (`oplearn info --pinn` lists them)."""
     from oplearn import pinn
-    from oplearn.pinn.solve import PinnSettings, check_settings
 
     problem = pinn.get(name)
     if dim is not None and dim != problem.dim:
         raise InvalidInputError(f"{name} is posed in {problem.dim}D and takes no other --dim")
-    settings = check_settings(PinnSettings(optimizer=optimizer, steps=steps, points=points, width=width,
-                                           depth=depth, lr=lr, dtype=dtype, seed=seed))
-    report = pinn.solve(name, out, settings, progress=not quiet)
+    settings = pinn.PinnSettings(optimizer=optimizer, steps=steps, points=points, width=width,
+                                 depth=depth, lr=lr, dtype=dtype, seed=seed)
+    report = pinn.solve(name, out, settings, progress=not quiet)  # checks everything first
     click.echo(f"{name}: relative L2 {report['rel_l2']:.3e} after {report['steps']} {report['optimizer']} "
                f"steps in {report['train_seconds']:.1f} s ({report['parameters']:,} parameters)")
     click.echo(f"  stopped: {report['stop_reason']}")

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from oplearn.data.dataset import load
+from oplearn.data.dataset import check_subsample, load
 from oplearn.data.generation import CHUNK_SIZE, GPU_CHUNK_SIZE, generate, plan_generation
 from oplearn.data.generation import check_device as check_generation_device
 from oplearn.errors import InvalidInputError
 from oplearn.pdes import problem as problems
+from oplearn.pdes.parameters import Integer
 from oplearn.train.config import TrainConfig, load_yaml
 from oplearn.train.io import save_json
 from oplearn.train.trainer import (
@@ -80,13 +81,6 @@ class RunPlan:
     out_dir: Path
 
 
-def _positive_int(cfg: dict[str, Any], key: str) -> int:
-    value = cfg.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"preset value {key} must be a positive integer, got {value!r}")
-    return value
-
-
 def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
              overrides: dict[str, Any] | None = None, resume: bool = False,
              device: str = "cpu") -> RunPlan:
@@ -97,21 +91,16 @@ def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
     out_dir = Path(out_dir)
     if (out_dir / CHECKPOINT).exists() and not resume:
         raise InvalidInputError(f"{out_dir} already holds a run; pass --resume or choose another --out")
-    for key in ("resolution", "train_samples", "test_samples", "train_subsample", "workers"):
-        _positive_int(cfg, key)
-    seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InvalidInputError(f"preset value seed must be an integer >= 0, got {seed!r}")
+    for key, low in (("resolution", 3), ("train_samples", 1), ("test_samples", 1), ("workers", 1),
+                     ("seed", 0)):
+        Integer(low, low=low).check(f"preset value {key}", cfg.get(key))
     subsamples = cfg.get("test_subsamples")
     if not isinstance(subsamples, list) or not subsamples:
         raise InvalidInputError(f"preset value test_subsamples must be a list, got {subsamples!r}")
     s = cfg["resolution"]
     params = problem.check(s, cfg.get("params", {}))
-    for r in [cfg["train_subsample"], *subsamples]:
-        _positive_int({"subsample": r}, "subsample")
-        divisible = (s - 1) % r == 0 if problem.grid == "node" else s % r == 0
-        if not divisible:
-            raise InvalidInputError(f"cannot subsample a {problem.grid} grid of {s} points by {r}")
+    for r in [cfg.get("train_subsample"), *subsamples]:
+        check_subsample(problem.grid, s, r)
     train_config = TrainConfig.from_dict(cfg["train"])
     c_in, c_out = problem.channels(params)
     spec = {"in_channels": c_in, "out_channels": c_out, "ndim": problem.ndim, "grid": problem.grid}

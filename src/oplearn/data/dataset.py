@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from oplearn.data.hdf5 import read_file
+from oplearn.data.hdf5 import first_difference, read_file
 from oplearn.errors import DataFileError, InvalidInputError
 
 # neuraloperator's Darcy files store the coefficient as a 0/1 mask; the FNO paper's values.
@@ -57,6 +57,16 @@ class FieldDataset:
         return FieldDataset(self.inputs[:n], self.outputs[:n], self.provenance)
 
 
+def check_subsample(grid: str, s: int, factor: int) -> None:
+    """Refuse a ``factor`` that does not take every ``factor``-th point of ``s`` to a grid of the
+    same kind (rule in :func:`subsample`)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise InvalidInputError(f"subsample factor must be an integer >= 1, got {factor!r}")
+    divisible = (s - 1) % factor == 0 if grid == "node" else s % factor == 0
+    if not divisible:
+        raise InvalidInputError(f"cannot subsample a {grid} grid of {s} points by {factor}")
+
+
 def subsample(data: FieldDataset, factor: int) -> FieldDataset:
     """Every ``factor``-th grid point along each spatial axis.
 
@@ -65,12 +75,7 @@ def subsample(data: FieldDataset, factor: int) -> FieldDataset:
     """
     if factor == 1:
         return data
-    if factor < 1:
-        raise InvalidInputError(f"subsample factor must be >= 1, got {factor}")
-    s = data.resolution
-    divisible = (s - 1) % factor == 0 if data.grid == "node" else s % factor == 0
-    if not divisible:
-        raise InvalidInputError(f"cannot subsample a {data.grid} grid of {s} points by {factor}")
+    check_subsample(data.grid, data.resolution, factor)
     ndim = data.inputs.ndim - 2
     index = (slice(None), slice(None)) + (slice(None, None, factor),) * ndim
     return FieldDataset(data.inputs[index].contiguous(), data.outputs[index].contiguous(),
@@ -120,10 +125,9 @@ def _check_shards(paths: Sequence[Path], provenances: list[dict[str, Any]], coun
     reference = {k: v for k, v in provenances[first].items() if k != "shard"}
     for i in order:
         other = {k: v for k, v in provenances[i].items() if k != "shard"}
-        differing = sorted(k for k in set(reference) | set(other) if reference.get(k) != other.get(k))
-        if differing:
-            raise DataFileError(f"{paths[i]}: {differing[0]} differs from {paths[first]}; "
-                                "not shards of one dataset")
+        key = first_difference(reference, other)
+        if key is not None:
+            raise DataFileError(f"{paths[i]}: {key} differs from {paths[first]}; not shards of one dataset")
         start, stop, _ = ranges[i]
         if stop - start != counts[i]:
             raise DataFileError(f"{paths[i]}: holds {counts[i]} samples but its record says "

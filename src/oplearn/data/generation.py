@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from oplearn import __version__
-from oplearn.data.hdf5 import read_provenance, write_file
+from oplearn.data.hdf5 import first_difference, read_provenance, write_file
 from oplearn.errors import DataFileError, InvalidInputError
 from oplearn.pdes import problem as problems
 from oplearn.pdes.parameters import Integer
@@ -146,10 +146,6 @@ class GenerationPlan:
         return [c for c in range(len(self.chunks)) if not self.chunk_path(c).exists()]
 
 
-def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[0]
-
-
 def check_device(name: str, problem: problems.Problem, device: str) -> None:
     """``device`` is ``cpu`` or an available CUDA device that ``problem``'s solver can use."""
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -176,7 +172,7 @@ def _started_chunk_size(parts: Path, provenance: dict[str, Any], requested: int 
     # The parts' layout, not the data's provenance; runs from before it was recorded used 8.
     chunk_size = started.pop("chunk_size", CHUNK_SIZE)
     if started != provenance:
-        key = _first_difference(started, provenance)
+        key = first_difference(started, provenance)
         raise DataFileError(f"{parts} holds an unfinished run with different settings ({key}); remove it")
     if requested not in (None, chunk_size):
         raise DataFileError(f"{parts} holds an unfinished run with --chunk-size {chunk_size}; "
@@ -236,7 +232,7 @@ def plan_generation(
         except DataFileError as exc:
             raise DataFileError(f"{exc}; remove it or choose another --out") from None
         if existing != provenance:
-            key = _first_difference(existing, provenance)
+            key = first_difference(existing, provenance)
             raise DataFileError(f"{out} exists with different settings ({key}: {existing.get(key)!r} there, "
                                 f"{provenance.get(key)!r} now); remove it or choose another --out")
         complete = True

@@ -39,6 +39,11 @@ def write_file(path: str | os.PathLike, inputs: np.ndarray, outputs: np.ndarray,
     os.replace(tmp, path)
 
 
+def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """The first key (sorted) whose value differs between two provenance records, or ``None``."""
+    return min((k for k in set(a) | set(b) if a.get(k) != b.get(k)), default=None)
+
+
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
     """The provenance record of a dataset file, without reading its arrays."""
     with _open(path) as h5:

@@ -82,7 +82,8 @@ class ModelEntry:
 
 
 DATA_OPTIONS = ("in_channels", "out_channels", "ndim", "grid")  # set from the data, not by users
-SHARED_OPTIONS = ("width", "n_layers", "modes", "padding")  # --width/--layers/--modes/--padding
+# The shared option vocabulary and the command-line flag of each (ModelEntry.aliases maps them).
+SHARED_OPTIONS = {"width": "--width", "n_layers": "--layers", "modes": "--modes", "padding": "--padding"}
 
 _MODELS: dict[str, ModelEntry] = {}
 

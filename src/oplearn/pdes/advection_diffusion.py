@@ -30,7 +30,7 @@ import scipy.fft
 
 from oplearn.errors import InvalidInputError
 from oplearn.linalg.solve import default_solver, solve_general
-from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.grf import sample_grf_source, source_parameters
 from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
@@ -50,9 +50,7 @@ PARAMETERS = {
     "angle": Number(float(np.pi / 4)),
     "psi_alpha": Number(3.0, low=0.0, low_open=True),
     "psi_tau": Number(3.0, low=0.0),
-    "f_alpha": Number(2.0, low=0.0, low_open=True),
-    "f_tau": Number(3.0, low=0.0),
-    "f_sigma": Number(10.0, low=0.0, low_open=True),
+    **source_parameters("f_"),
     "scheme": Choice("auto", ("auto", *ADVECTION_SCHEMES)),
     "solver": Choice("auto", SOLVERS),
     "tol": Number(1e-10, low=0.0, low_open=True),
@@ -104,8 +102,7 @@ def sample_input(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Input ``(f, b_x, b_y)`` of one sample, ``(3, s, s)``: source, then velocity."""
     p = check_parameters("advection-diffusion", PARAMETERS, params)
     b = sample_velocity(rng, s, **p)
-    f = neumann_grf(rng, s, alpha=float(p["f_alpha"]), tau=float(p["f_tau"]),
-                    sigma=float(p["f_sigma"]))
+    f = sample_grf_source(rng, s, p, "f_")
     return np.concatenate([f[None], b])
 
 

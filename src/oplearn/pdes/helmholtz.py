@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from oplearn.errors import InvalidInputError
 from oplearn.linalg.solve import default_solver, solve_general
-from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.grf import neumann_grf, sample_grf_source, source_parameters
 from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import (
@@ -50,9 +50,7 @@ PARAMETERS = {
     "contrast": Number(0.5, low=0.0, high=1.0, high_open=True),
     "k_alpha": Number(2.0, low=0.0, low_open=True),
     "k_tau": Number(3.0, low=0.0),
-    "f_alpha": Number(2.0, low=0.0, low_open=True),
-    "f_tau": Number(3.0, low=0.0),
-    "f_sigma": Number(10.0, low=0.0, low_open=True),
+    **source_parameters("f_"),
     "solver": Choice("auto", SOLVERS),
     "tol": Number(1e-10, low=0.0, low_open=True),
 }
@@ -86,8 +84,7 @@ def sample_input(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Input ``(k, f)`` of one sample, ``(2, s, s)``: wave number, then source."""
     p = check_parameters("helmholtz", PARAMETERS, params)
     k = sample_wavenumber(rng, s, **p)
-    f = neumann_grf(rng, s, alpha=float(p["f_alpha"]), tau=float(p["f_tau"]),
-                    sigma=float(p["f_sigma"]))
+    f = sample_grf_source(rng, s, p, "f_")
     return np.stack([k, f])
 
 

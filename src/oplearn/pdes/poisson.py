@@ -20,16 +20,14 @@ from typing import Any
 import numpy as np
 
 from oplearn.linalg.solve import default_solver, solve_spd
-from oplearn.pdes.grf import neumann_grf
+from oplearn.pdes.grf import sample_grf_source, source_parameters
 from oplearn.pdes.parameters import Choice, Number, check_parameters, defaults_of
 from oplearn.pdes.problem import Problem, register
 from oplearn.pdes.stencils import check_field, neg_laplacian, solve_interior
 
 SOLVERS = ("auto", "direct", "amg")
 PARAMETERS = {
-    "alpha": Number(2.0, low=0.0, low_open=True),
-    "tau": Number(3.0, low=0.0),
-    "sigma": Number(10.0, low=0.0, low_open=True),
+    **source_parameters(),
     "solver": Choice("auto", SOLVERS),
     "tol": Number(1e-10, low=0.0, low_open=True),
 }
@@ -39,8 +37,7 @@ DEFAULTS: dict[str, Any] = defaults_of(PARAMETERS)
 def sample_source(rng: np.random.Generator, s: int, **params: Any) -> np.ndarray:
     """Source ``f`` on ``s x s`` nodes: a Gaussian random field (see module notes); ``(s, s)``."""
     p = check_parameters("poisson", PARAMETERS, params)
-    return neumann_grf(rng, s, alpha=float(p["alpha"]), tau=float(p["tau"]),
-                       sigma=float(p["sigma"]))
+    return sample_grf_source(rng, s, p)
 
 
 def solve(f: np.ndarray, *, solver: str = "auto", tol: float = 1e-10) -> np.ndarray:

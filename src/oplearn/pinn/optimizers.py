@@ -51,7 +51,7 @@ class GaussNewton:
     ``tries`` times), then lowers it 3x for the next step. For a linear PDE the Gauss-Newton
     matrix ``J^T J`` is the energy natural gradient's Gram matrix (Mueller & Zeinhofer 2023);
     the damping is the trust region that makes it robust far from the solution, where the plain
-    pseudo-inverse step can be huge (measured: 1.5e10 on helmholtz2d's first step).
+    pseudo-inverse step can be huge (it stalled on helmholtz2d when tried).
 
     Attributes:
         damping: current damping (``None``: 1e-3 of the mean diagonal of ``J J^T`` at the first
