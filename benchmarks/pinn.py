@@ -1,39 +1,118 @@
-"""Physics-informed solves of the shipped problems: relative L2 against the exact solution and
-wall time, per optimiser, in one run on this machine's CPU (float64, the defaults: 1024 Sobol
-collocation points, a tanh MLP of two hidden layers of 32, hard Dirichlet constraints).
+"""Physics-informed solves of the shipped problems, and DeepXDE on the same problems: relative L2
+against the exact or reference solution and wall time, one run each on this machine's CPU.
 
-    python benchmarks/pinn.py            # writes benchmarks/results/pinn.json
+    python benchmarks/pinn.py                       # every group; writes benchmarks/results/pinn.json
+    python benchmarks/pinn.py --only burgers,deepxde  # some groups (rows merge into the file)
 
-Rows: poisson2d with damped Gauss-Newton (300 steps), L-BFGS (2000 iterations) and Adam (5000
-steps, lr 1e-3); helmholtz2d with Gauss-Newton (300 steps). `train_seconds` is the optimisation
-alone (no start-up); the machine and library versions are recorded.
+Groups: poisson (poisson2d with Gauss-Newton at its defaults, L-BFGS 2000 iterations, Adam 5000
+steps), helmholtz, burgers, allen-cahn, inverse (Burgers' viscosity), twobody (the three two-body
+problems at d = 1,000 and 10,000), twobody-100k (Allen-Cahn two-body at d = 100,000), deepxde
+(DeepXDE's own example set-ups on poisson2d and burgers, in its own environment: see
+benchmarks/pinn_deepxde.py; its error is computed here, against the same exact or reference
+values as ours). Our rows use each problem's defaults (`oplearn info --pinn NAME`) unless the row
+says otherwise. `train_seconds` is the optimisation alone; `total_seconds` the whole solve call
+(set-up, reference solution, evaluation). Each row records the torch threads it ran with.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import torch
 from machine import describe
 
-from oplearn.pinn import PinnSettings, solve
+from oplearn.pinn import PinnSettings, get, solve
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = [("poisson2d", "gauss-newton", 300), ("poisson2d", "lbfgs", 2000), ("poisson2d", "adam", 5000),
-        ("helmholtz2d", "gauss-newton", 300)]
+OUT = ROOT / "benchmarks" / "results" / "pinn.json"
+TWO_BODY_STEPS = {1000: 8000, 10_000: 3000, 100_000: 300}  # sized to fit 10 minutes per run here
+GROUPS = {
+    "poisson": [("poisson2d", {}, None), ("poisson2d", {"optimizer": "lbfgs", "steps": 2000}, None),
+                ("poisson2d", {"optimizer": "adam", "steps": 5000}, None)],
+    "helmholtz": [("helmholtz2d", {}, None)],
+    "burgers": [("burgers", {}, None), ("burgers", {"steps": 300}, None)],  # the second: DeepXDE's time
+    "allen-cahn": [("allen-cahn", {}, None)],
+    "inverse": [("burgers-viscosity", {}, None)],
+    "twobody": [(name, {"steps": TWO_BODY_STEPS[d]}, d) for d in (1000, 10_000)
+                for name in ("poisson-twobody", "allen-cahn-twobody", "sine-gordon-twobody")],
+    "twobody-100k": [("allen-cahn-twobody", {"steps": TWO_BODY_STEPS[100_000]}, 100_000)],
+    "deepxde": [],
+}
+KEYS = ("problem", "optimizer", "dim", "rel_l2", "train_seconds", "steps", "stop_reason", "parameters",
+        "final_loss", "unknowns", "unknowns_rel_error", "evaluation_points")
+
+
+def ours(name: str, overrides: dict, dim: int | None) -> dict:
+    start = time.perf_counter()
+    report = solve(name, None, PinnSettings(**overrides), progress=False, dim=dim)
+    row = {k: report[k] for k in KEYS if k in report}
+    row.update(library="oplearn", total_seconds=time.perf_counter() - start, settings=report["settings"],
+               threads=torch.get_num_threads())
+    extra = f" recovered {report['unknowns']}" if "unknowns" in report else ""
+    print(f"oplearn {name:<20} d={row['dim']:<7} {row['optimizer']:<13} rel. L2 {row['rel_l2']:.2e} in "
+          f"{row['train_seconds']:7.1f} s, {row['steps']} steps ({row['stop_reason']}){extra}", flush=True)
+    return row
+
+
+def deepxde(name: str) -> dict:
+    """DeepXDE's example set-up on ``name``; its predictions scored against our values."""
+    problem = get(name)
+    if problem.exact is not None:
+        points = problem.domain.sample(4096, "uniform", 10_000)  # the held-out points of our seed-0 run
+        values = problem.exact(points)
+    else:
+        points, values = problem.reference()
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "points.npz", points=points.numpy())
+        out = Path(tmp) / "deepxde.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pinn_deepxde.py"), name,
+                        "--points", str(Path(tmp) / "points.npz"), "--out", str(out),
+                        "--threads", str(torch.get_num_threads())], check=True)
+        facts = json.loads(out.read_text())
+        with np.load(out.with_suffix(".npz")) as data:
+            u = torch.as_tensor(data["u"], dtype=torch.float64)
+    rel_l2 = float((u - values).norm() / values.norm())
+    facts.pop("prediction_file", None)
+    row = {"problem": name, "library": "deepxde", "rel_l2": rel_l2, **facts, "threads": torch.get_num_threads()}
+    print(f"deepxde {name:<20} rel. L2 {rel_l2:.2e} in {facts['train_seconds']:7.1f} s "
+          f"(L-BFGS iterations: {facts.get('lbfgs_iterations')})", flush=True)
+    return row
 
 
 def main() -> None:
-    rows = []
-    for name, optimizer, steps in RUNS:
-        report = solve(name, None, PinnSettings(optimizer=optimizer, steps=steps), progress=False)
-        rows.append({k: report[k] for k in ("problem", "optimizer", "rel_l2", "train_seconds", "steps",
-                                            "stop_reason", "parameters", "final_loss")})
-        print(f"{name:<12} {optimizer:<13} rel. L2 {report['rel_l2']:.2e} in {report['train_seconds']:6.1f} s, "
-              f"{report['steps']} steps ({report['stop_reason']})", flush=True)
-    out = ROOT / "benchmarks" / "results" / "pinn.json"
-    out.write_text(json.dumps({"rows": rows, "machine": describe("cpu")}, indent=2) + "\n")
-    print(f"wrote {out}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups")
+    args = parser.parse_args()
+    groups = args.only.split(",")
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
+    for group in groups:
+        for name, overrides, dim in GROUPS[group]:
+            _record({**ours(name, overrides, dim), "group": group})
+        if group == "deepxde":
+            for name in ("poisson2d", "burgers"):
+                _record({**deepxde(name), "group": group})
+    print(f"wrote {OUT}")
+
+
+def _record(row: dict) -> None:
+    """Merge one row into the results file (read just before writing: groups may run at once)."""
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+    rows = {_key(r): r for r in previous.get("rows", []) if "library" in r}
+    rows[_key(row)] = row
+    OUT.write_text(json.dumps({"rows": list(rows.values()), "machine": describe("cpu")}, indent=2) + "\n")
+
+
+def _key(row: dict) -> str:
+    return f"{row['library']}|{row['problem']}|{row.get('optimizer')}|{row.get('dim')}|{row.get('steps')}"
 
 
 if __name__ == "__main__":

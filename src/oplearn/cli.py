@@ -90,17 +90,23 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool, list_pinn:
     """Print what dataset files hold (shapes, value ranges, provenance), the models or the PDEs.
 
     `oplearn info --models NAME...` shows each model's options with their defaults, `oplearn info
-    --pdes NAME...` each problem's parameters."""
+    --pdes NAME...` each problem's parameters, `oplearn info --pinn NAME...` each physics-informed
+    problem's default settings."""
     from oplearn.data.dataset import load
 
-    if sum((list_models, list_pdes, list_pinn)) > 1 or (list_pinn and files):
+    if sum((list_models, list_pdes, list_pinn)) > 1:
         raise InvalidInputError("give dataset files, --models, --pdes or --pinn, one of them")
     if list_pinn:
         from oplearn import pinn
 
-        for name in pinn.available():
-            problem = pinn.get(name)
-            click.echo(f"{name:<14} {problem.dim}D  {problem.description}")
+        names = [str(n) for n in files] if files else pinn.available()
+        for name in names:
+            spec = pinn.spec(name)
+            dims = (spec.label or f"{spec.fixed_dim}D") if spec.fixed_dim else f"any --dim (default {spec.default_dim})"
+            click.echo(f"{name:<20} {dims:<24} {spec.description}")
+            if files:
+                defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+                click.echo(f"  defaults: {defaults}")
         return
     if list_models and files:
         _describe_models([str(name) for name in files])
@@ -314,30 +320,37 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
 @cli.command(name="pinn")
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run directory (report.json, prediction.npz, metrics.jsonl, solution.png).")
-@click.option("--optimizer", default="gauss-newton", show_default=True,
-              help="gauss-newton (damped, in sample space), lbfgs or adam.")
-@click.option("--steps", type=int, help="Optimiser steps (default: 300 gauss-newton, 2000 lbfgs, 5000 adam).")
-@click.option("--points", type=int, default=1024, show_default=True, help="Collocation points (Sobol).")
-@click.option("--width", type=int, default=32, show_default=True, help="Hidden units per layer.")
-@click.option("--depth", type=int, default=2, show_default=True, help="Hidden layers.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam's learning rate.")
-@click.option("--dtype", default="float64", show_default=True, help="float64 or float32.")
-@click.option("--dim", type=int, help="Dimension, for problems that take one (the 2D ones do not).")
-@click.option("--seed", type=int, default=0, show_default=True)
+              help="Run directory (report.json, prediction.npz, metrics.jsonl, checkpoint.pt, figures).")
+@click.option("--optimizer", help="gauss-newton (damped, in sample space), lbfgs or adam "
+              "(default: the problem's best measured setting, `oplearn info --pinn NAME`).")
+@click.option("--steps", type=int, help="Optimiser steps (L-BFGS: iterations).")
+@click.option("--points", type=int, help="PDE collocation points (per step when resampled).")
+@click.option("--width", type=int, help="Hidden units per layer.")
+@click.option("--depth", type=int, help="Hidden layers.")
+@click.option("--lr", type=float, help="Adam's learning rate.")
+@click.option("--schedule", help="Adam's learning rate over the steps: constant or cosine (to lr/100).")
+@click.option("--dtype", help="float64 or float32.")
+@click.option("--dim", type=int, help="Dimension, for problems that take one (the two-body problems).")
+@click.option("--resample", help="none, fresh (new points) or rad (residual-based adaptive).")
+@click.option("--resample-every", type=int, help="Steps between resamplings.")
+@click.option("--causal", type=float, help="Causal weighting strength for time-dependent problems (0: off).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Network, collocation points and the exact solution's random coefficients.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def pinn_command(name, out, optimizer, steps, points, width, depth, lr, dtype, dim, seed, quiet) -> None:
+def pinn_command(name, out, dim, resume, quiet, **options) -> None:
     """Solve the PDE NAME without data (`oplearn info --pinn` lists them)."""
     from oplearn import pinn
 
-    problem = pinn.get(name)
-    if dim is not None and dim != problem.dim:
-        raise InvalidInputError(f"{name} is posed in {problem.dim}D and takes no other --dim")
-    settings = pinn.PinnSettings(optimizer=optimizer, steps=steps, points=points, width=width,
-                                 depth=depth, lr=lr, dtype=dtype, seed=seed)
-    report = pinn.solve(name, out, settings, progress=not quiet)  # checks everything first
+    settings = pinn.PinnSettings(**options)
+    report = pinn.solve(name, out, settings, progress=not quiet, dim=dim, resume=resume)  # checks first
     click.echo(f"{name}: relative L2 {report['rel_l2']:.3e} after {report['steps']} {report['optimizer']} "
                f"steps in {report['train_seconds']:.1f} s ({report['parameters']:,} parameters)")
+    for key, value in report.get("unknowns", {}).items():
+        true = report.get("unknowns_true", {}).get(key)
+        click.echo(f"  recovered {key} = {value:.6g}" + (f" (true {true:.6g}, error "
+                                                          f"{100 * abs(value - true) / abs(true):.2f}%)" if true else ""))
     click.echo(f"  stopped: {report['stop_reason']}")
     click.echo(f"  report: {out / 'report.json'}")
 

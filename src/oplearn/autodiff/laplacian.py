@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -88,7 +88,7 @@ def sample_directions(kind: str, batch: int, dim: int, num_samples: int, *,
 
 def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: int = 16,
               generator: torch.Generator | None = None, estimator: str = "auto",
-              chunk_size: int | None = None) -> torch.Tensor:
+              chunk_size: int | None = None, dims: Sequence[int] | None = None) -> torch.Tensor:
     """Laplacian of ``f`` at the points ``x``.
 
     Args:
@@ -100,6 +100,8 @@ def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: 
         estimator: for ``"stde"``: ``"sparse"``, ``"shared"``, ``"dense"`` or ``"auto"``
             (sparse from ``d = 1000`` on, dense below).
         chunk_size: push at most this many directions at once (bounds memory of ``"exact"``).
+        dims: the coordinates the Laplacian sums over (default all ``d``), e.g. the spatial
+            Laplacian ``range(d - 1)`` of a space-time point with time last.
     Returns:
         ``(B,)`` Laplacian values; differentiable with respect to ``f``'s parameters.
     """
@@ -107,19 +109,35 @@ def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: 
     batch, dim = x.shape
     if num_samples < 1:
         raise InvalidInputError(f"num_samples must be >= 1, got {num_samples}")
+    coords = _coordinates(dims, dim, x.device)
     if method == "exact":
-        coords = torch.arange(dim, device=x.device)
         return _summed_second(f, x, coords, chunk_size)
     if method == "sdgd":
-        idx = torch.randint(0, dim, (num_samples,), generator=generator)
-        return _sdgd(f, x, idx).sum(dim=1) * (dim / num_samples)
+        idx = coords[torch.randint(0, len(coords), (num_samples,), generator=generator)]
+        return _sdgd(f, x, idx).sum(dim=1) * (len(coords) / num_samples)
     if method != "stde":
         raise InvalidInputError(f"method must be 'exact', 'stde' or 'sdgd', got {method!r}")
     if estimator == "auto":
-        estimator = "sparse" if dim >= SPARSE_FROM_DIMENSION else "dense"
+        estimator = "sparse" if len(coords) >= SPARSE_FROM_DIMENSION else "dense"
     if estimator not in ESTIMATORS:
         raise InvalidInputError(f"estimator must be one of {ESTIMATORS} or 'auto', got {estimator!r}")
-    directions = sample_directions(estimator, batch, dim, num_samples, generator=generator,
+    if estimator == "sparse":
+        pick = torch.randint(0, len(coords), (num_samples,), generator=generator, device=x.device)
+        return _summed_second(f, x, coords[pick], chunk_size) * (len(coords) / num_samples)
+    directions = sample_directions(estimator, batch, len(coords), num_samples, generator=generator,
                                    dtype=x.dtype, device=x.device)
-    scale = dim / num_samples if estimator == "sparse" else 1.0 / num_samples
-    return _summed_second(f, x, directions, chunk_size) * scale
+    if len(coords) < dim:  # Rademacher entries on the chosen coordinates, zero elsewhere
+        full = directions.new_zeros(*directions.shape[:-1], dim)
+        full[..., coords] = directions
+        directions = full
+    return _summed_second(f, x, directions, chunk_size) / num_samples
+
+
+def _coordinates(dims: Sequence[int] | None, dim: int, device) -> torch.Tensor:
+    """The coordinates of ``dims`` as an integer tensor (all ``dim`` when ``None``)."""
+    if dims is None:
+        return torch.arange(dim, device=device)
+    picked = [int(i) for i in dims]
+    if not picked or len(set(picked)) != len(picked) or not all(-dim <= i < dim for i in picked):
+        raise InvalidInputError(f"dims must be distinct coordinates of d = {dim}, got {list(dims)}")
+    return torch.tensor([i % dim for i in picked], device=device)

@@ -63,7 +63,13 @@ _METHOD_RULES: dict[str, S.DerivativeRule] = {
 
 
 def run(f: Callable, x: Jet, series: Series) -> Jet:
-    """Push the jet ``x`` through ``f``; raises :class:`Unsupported` when there is no rule."""
+    """Push the jet ``x`` through ``f``; raises :class:`Unsupported` when there is no rule.
+
+    A module that knows its own Taylor expansion (a method ``taylor(x: Jet, series: Series) ->
+    Jet``, e.g. the hard-constraint ansatz of :mod:`oplearn.pinn.network`) is run through it."""
+    if isinstance(f, nn.Module) and callable(getattr(f, "taylor", None)) and not (
+            f._forward_hooks or f._forward_pre_hooks):
+        return f.taylor(x, series)
     if plain(f, nn.Sequential):
         for module in f:
             x = run(module, x, series)
@@ -88,6 +94,8 @@ def _check_against_eager(f: Callable, x: Jet, out: Jet) -> None:
     """A traced graph can differ from the code it came from (``torch.fx`` records ``h += 1`` as
     ``h + 1``, so other names of ``h`` keep the old value): compare the traced value with one
     eager call and refuse the graph if they differ."""
+    if torch._C._functorch.is_functorch_wrapped_tensor(x.value):
+        return  # inside vmap/grad no value can be read; callers check once outside (see pinn)
     with torch.no_grad():
         eager = f(x.value[:, 0])
         traced = out.value.detach()[:, 0]

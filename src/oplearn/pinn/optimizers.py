@@ -1,4 +1,4 @@
-"""Optimisers of a physics-informed loss ``L(theta) = mean(r(theta)^2) / 2``: damped Gauss-Newton
+"""Optimisers of a physics-informed loss ``L(theta) = |r(theta)|^2 / 2``: damped Gauss-Newton
 in sample space (the energy natural gradient of Mueller & Zeinhofer 2023 for a linear PDE, made
 robust by Levenberg-Marquardt damping), and the stop reason of PyTorch's L-BFGS, which says
 nothing itself."""
@@ -15,8 +15,10 @@ from oplearn.errors import TrainingDivergedError
 
 Residuals = Callable[[torch.Tensor], torch.Tensor]  # theta (P,) -> r (N,)
 
+
 def loss_of(r: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (r ** 2).mean()
+    """``|r|^2 / 2`` (the residual vector carries each term's weight, see :mod:`.objective`)."""
+    return 0.5 * (r ** 2).sum()
 
 
 @dataclass
@@ -46,7 +48,7 @@ def damped_direction(jacobian: torch.Tensor, r: torch.Tensor, damping: float) ->
 
 @dataclass
 class GaussNewton:
-    """Levenberg-Marquardt-damped Gauss-Newton for ``L = mean(r^2) / 2``: each step tries
+    """Levenberg-Marquardt-damped Gauss-Newton for ``L = |r|^2 / 2``: each step tries
     ``theta - d(damping)`` and raises the damping 4x until the loss decreases (at most
     ``tries`` times), then lowers it 3x for the next step. For a linear PDE the Gauss-Newton
     matrix ``J^T J`` is the energy natural gradient's Gram matrix (Mueller & Zeinhofer 2023);

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pickle
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from oplearn.data.dataset import FieldDataset
 from oplearn.errors import DataFileError, InvalidInputError, TrainingDivergedError
 from oplearn.train.config import TrainConfig
 from oplearn.train.figures import plot_curves, plot_predictions
-from oplearn.train.io import save_json, save_jsonl, save_torch
+from oplearn.train.io import load_torch_data, save_json, save_jsonl, save_torch
 from oplearn.train.losses import LOSSES, relative_l2
 from oplearn.train.normalizer import ChannelNormalizer
 
@@ -116,15 +115,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path.parent}: no {path.name} (not a training run directory)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
-            raise DataFileError(f"{path}: refused: it holds objects other than tensors and plain "
-                                "data, which could run code when loaded") from None
-        raise DataFileError(f"{path}: corrupt checkpoint (UnpicklingError)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None
+    ckpt = load_torch_data(path)
     if not isinstance(ckpt, dict) or not {"config", "data_spec", "model"} <= set(ckpt):
         raise DataFileError(f"{path}: not an oplearn checkpoint")
     return ckpt
