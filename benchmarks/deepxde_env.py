@@ -39,8 +39,8 @@ def _torch_pin() -> str:
 
 def create_environment(torch_pin: str | None = None) -> Path:
     """Create (or finish) the environment; return its python. Safe against concurrent callers."""
-    ENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(ENV.parent / ".deepxde.lock", "w") as lock:
+    ENV.mkdir(parents=True, exist_ok=True)
+    with open(ENV / ".create.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _DONE.exists() and PYTHON.exists():
             return PYTHON

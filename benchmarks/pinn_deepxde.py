@@ -239,12 +239,18 @@ def main(argv=None) -> int:
     elif final.get("max_abs_grad", 1.0) <= lbfgs_options["gtol"]:
         stop = f"gradient tolerance gtol={lbfgs_options['gtol']} reached"
     else:
+        zero_step = [c for c in chunks if c.get("max_abs_last_step") == 0.0]
+        why = (
+            f"a torch LBFGS.step call ended at iteration {zero_step[0]['n_iter']} because its "
+            "step d*t was exactly zero in float32 (torch stops when max|d*t| <= "
+            f"tolerance_change = ftol = {lbfgs_options['ftol']})"
+            if zero_step
+            else "a torch LBFGS.step call quit early (tolerance_change / no progress)"
+        )
         stop = (
-            "DeepXDE's stop test: a torch LBFGS.step call (budget "
-            f"{lbfgs_options['iter_per_step']} iterations / {lbfgs_options['fun_per_step']} "
-            "evaluations) advanced only one iteration, i.e. torch's LBFGS quit early "
-            "(typically the float32 line search making no progress: |d*t| <= ftol=0 "
-            "or loss unchanged); DeepXDE treats this as converged, without a message"
+            f"{why}; the next call advanced only one iteration, which DeepXDE's loop "
+            "(_train_pytorch_lbfgs) takes as 'converged' and stops silently, not counting "
+            "that last iteration in train_state"
         )
 
     # Loss at the final parameters (DeepXDE's last displayed loss can be one iteration stale:

@@ -117,3 +117,16 @@ def test_domains_sample_where_they_say():
     assert Ball(4).sample(256, "sobol").norm(dim=1).max() <= 1.0
     x = TimeDomain(Ball(3), 0.5, 2.0).sample(100)
     assert x.shape == (100, 4) and x[:, -1].min() >= 0.5 and x[:, -1].max() <= 2.0
+
+
+def test_hard_dirichlet_next_to_periodic_axes_checks_only_its_own_faces():
+    domain = TimeDomain(Box((0, 0), (1, 1)), 0, 1)
+    u0 = lambda x: torch.sin(math.pi * x[:, 0]) * torch.cos(2 * math.pi * x[:, 1])  # noqa: E731
+    model = _model(domain, [Periodic((1,)), Dirichlet(0.0), Initial(u0)])  # accepted: faces x = 0, 1 only
+    x = domain.sample(16)
+    x[:, 0] = 1.0
+    assert model(x).abs().max() < 1e-14
+    from oplearn.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="both periodic and Dirichlet"):
+        _model(domain, [Periodic((1,)), Dirichlet(0.0, axes=(1,))])

@@ -149,3 +149,36 @@ def test_divergence_is_reported_not_hidden(tmp_path, optimizer):
     with pytest.raises(TrainingDivergedError, match="not finite|became nan"):
         solve(problem, tmp_path / "run", PinnSettings(optimizer=optimizer, steps=5, **SMALL), progress=False)
     assert not (tmp_path / "run" / "report.json").exists()
+
+
+def test_problems_that_cannot_be_evaluated_are_refused_before_training(tmp_path):
+    from oplearn.pinn import Box, Dirichlet, Problem
+
+    def problem(**kw):
+        base = dict(domain=Box((0,), (1,)), residual=lambda u, x: u(x), conditions=[Dirichlet(0.0)],
+                    exact=lambda x: x[:, 0])
+        return Problem(**{**base, **kw})
+
+    with pytest.raises(InvalidInputError, match="exact must map"):
+        solve(problem(exact=lambda x: x), tmp_path / "a", PinnSettings(steps=1, **SMALL), progress=False)
+    with pytest.raises(InvalidInputError, match="evaluation_sampling"):
+        problem(evaluation_sampling="sobal")
+    with pytest.raises(InvalidInputError, match="observation_weight"):
+        problem(observation_weight=-1.0)
+    assert not (tmp_path / "a").exists()
+
+
+def test_resuming_with_another_dim_is_refused(tmp_path, monkeypatch):
+    settings = PinnSettings(steps=4, checkpoint_every=2, points=16, width=8, eval_points=64)
+    saved = solve_module._save_checkpoint
+
+    def interrupt(out, record, state, objective):
+        saved(out, record, state, objective)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solve_module, "_save_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        solve("poisson-twobody", tmp_path / "run", settings, progress=False, dim=3)
+    monkeypatch.setattr(solve_module, "_save_checkpoint", saved)
+    with pytest.raises(InvalidInputError, match="another --dim"):
+        solve("poisson-twobody", tmp_path / "run", settings, progress=False, dim=4, resume=True)

@@ -2,7 +2,7 @@
 (with outward normals) and the factors of hard Dirichlet constraints.
 
 - :class:`Box` ``[low_1, high_1] x ... x [low_d, high_d]`` (an interval for ``d = 1``);
-- :class:`Ball` ``|x - center| <= radius`` in any dimension (also ``d = 10^6``);
+- :class:`Ball` ``|x| <= radius`` in any dimension (also ``d = 10^6``);
 - :class:`TimeDomain` ``space x [t0, t1]``: points ``(N, d + 1)`` with time as the last column.
 
 Samplings: ``"uniform"`` (i.i.d.), ``"sobol"`` (scrambled Sobol, ``scipy.stats.qmc``: more even
@@ -100,7 +100,7 @@ class Box:
 
 @dataclass(frozen=True)
 class Ball:
-    """The ball ``|x - center| <= radius`` in ``dim`` dimensions (``center`` ``None``: the origin)."""
+    """The ball ``|x| <= radius`` in ``dim`` dimensions."""
 
     dim: int
     radius: float = 1.0
@@ -294,10 +294,3 @@ def _dot(a, b):
                                 a.index[None].expand(rows, -1, -1))
         return (gathered * a.value[None]).sum(dim=-1)
     return (a * b).sum(dim=-1)
-
-
-def check_dim(value: int, name: str = "dim") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return value
-

@@ -90,6 +90,7 @@ def build_model(problem: Problem, width: int, depth: int) -> Ansatz:
     factor, offset_fns = None, []
     dirichlet = next((c for c in problem.conditions if isinstance(c, Dirichlet) and c.hard), None)
     initial = next((c for c in problem.conditions if isinstance(c, Initial) and c.hard), None)
+    axes = None
     if dirichlet is not None:
         axes = dirichlet.axes
         if axes is None and isinstance(space, Box):
@@ -104,7 +105,7 @@ def build_model(problem: Problem, width: int, depth: int) -> Ansatz:
             g, t0 = dirichlet.value, problem.domain.t0
             offset_fns.append(lambda x: g(x) - g(torch.cat([x[:, :-1], x[:, -1:] * 0 + t0], 1)))
         if dirichlet is not None:
-            _check_compatible(problem, dirichlet, initial)
+            _check_compatible(problem, dirichlet, initial, axes)
     elif dirichlet is not None:
         offset_fns.append(dirichlet.value)
     offset = _offset(offset_fns)
@@ -122,9 +123,10 @@ def _offset(values: list) -> Offset | None:
     return Offset(lambda x: evaluate(first, x) + evaluate(second, x))
 
 
-def _check_compatible(problem: Problem, dirichlet: Dirichlet, initial: Initial) -> None:
-    """Hard Dirichlet and initial conditions must agree where they meet (boundary, t = t0)."""
-    x, _ = problem.domain.sample_boundary(256, seed=0, axes=dirichlet.axes)
+def _check_compatible(problem: Problem, dirichlet: Dirichlet, initial: Initial, axes) -> None:
+    """Hard Dirichlet and initial conditions must agree where they meet (the Dirichlet faces
+    ``axes`` at t = t0)."""
+    x, _ = problem.domain.sample_boundary(256, seed=0, axes=axes)
     x[:, -1] = problem.domain.t0
     g, u0 = evaluate(dirichlet.value, x), evaluate(initial.value, x)
     if not torch.allclose(g, u0, rtol=1e-8, atol=1e-8 * (1 + float(g.abs().max()))):
@@ -252,11 +254,6 @@ class Objective:
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.residuals(theta) ** 2).sum()
-
-    def term_losses(self, theta: torch.Tensor) -> dict[str, float]:
-        """Each term's ``mean(r^2) / 2`` (unweighted), for the metrics."""
-        with torch.no_grad():
-            return {t.name: float(0.5 * (self.term_values(theta, t) ** 2).mean()) for t in self.terms}
 
     def jacobian(self, theta: torch.Tensor) -> torch.Tensor:
         blocks = []

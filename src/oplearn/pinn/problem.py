@@ -134,6 +134,21 @@ def check_problem(problem: Problem) -> None:
         axes = getattr(c, "axes", None)
         if axes is not None and not all(0 <= a < space.dim for a in axes):
             raise InvalidInputError(f"{type(c).__name__}: axes {axes} out of range for {space.dim} spatial dimensions")
+    if not (isinstance(problem.observation_weight, (int, float)) and problem.observation_weight > 0
+            and problem.observation_weight < float("inf")):
+        raise InvalidInputError(f"observation_weight must be a finite number > 0, got {problem.observation_weight!r}")
+    samplings = ("uniform", "sobol") + (("radial",) if isinstance(space, Ball) else ())
+    if problem.evaluation_sampling not in samplings:
+        raise InvalidInputError(f"evaluation_sampling must be one of {', '.join(samplings)}, "
+                                f"got {problem.evaluation_sampling!r}")
+    periodic = {a for c in problem.conditions if isinstance(c, Periodic) and c.hard for a in c.axes}
+    for c in problem.conditions:
+        if isinstance(c, Dirichlet) and c.hard and isinstance(space, Box):
+            axes = set(range(space.dim)) - periodic if c.axes is None else set(c.axes)
+            if not axes:
+                raise InvalidInputError("a hard Dirichlet condition needs a non-periodic axis")
+            if axes & periodic:
+                raise InvalidInputError(f"axes {sorted(axes & periodic)} are both periodic and Dirichlet")
     if problem.exact is None and problem.reference is None:
         raise InvalidInputError("give the exact solution (exact=) or a reference (reference=) to evaluate against")
     if problem.unknowns and problem.observations is None:
@@ -149,9 +164,9 @@ def check_problem(problem: Problem) -> None:
 
 @dataclass(frozen=True)
 class ProblemSpec:
-    """A shipped problem: ``build(dim, seed) -> Problem``; ``dims`` the dimensions it takes
-    (``None``: fixed), ``default_dim``; ``defaults``: its best measured settings (``PinnSettings``
-    fields), from ``benchmarks/pinn.py``."""
+    """A shipped problem: ``build(dim, seed) -> Problem``; ``fixed_dim`` the coordinates of a
+    problem that takes no ``--dim`` (else ``default_dim``); ``defaults``: its best measured
+    settings (``PinnSettings`` fields), from ``benchmarks/pinn.py``."""
 
     name: str
     description: str

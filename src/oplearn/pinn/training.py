@@ -2,8 +2,7 @@
 
 ``DIR/report.json`` (``rel_l2`` on held-out points against the exact or reference solution,
 ``train_seconds``, ``steps``, ``stop_reason``, ``optimizer``, ``dim``, ``parameters``, the recovered
-unknowns of inverse problems, ...), ``DIR/metrics.jsonl`` (loss per step, each term's loss, damping
-or learning rate), ``DIR/prediction.npz`` (``points`` ``(N, D)`` with time last, ``u`` ``(N,)``,
+unknowns of inverse problems, ...), ``DIR/metrics.jsonl`` (loss per step, damping or learning rate), ``DIR/prediction.npz`` (``points`` ``(N, D)`` with time last, ``u`` ``(N,)``,
 the exact solution's ``coefficients`` where it has random ones), ``DIR/checkpoint.pt`` (resume
 with ``resume=True``: the same result, bit for bit, as an uninterrupted run), and figures:
 ``loss.png`` always, ``solution.png`` for problems on two coordinates. Every file is written
@@ -37,7 +36,7 @@ MAX_SEED = 2 ** 62
 LBFGS_CHUNK = 50  # L-BFGS iterations per call between checkpoints and resampling
 RAD_CANDIDATES = 8  # residual-based resampling draws from this many times more candidates
 EVAL_CHUNK_ENTRIES = 2 ** 24  # points x coordinates evaluated at once (memory of d = 10^5..10^6)
-SAVED_ENTRIES = 2 ** 26  # prediction.npz keeps at most this many point coordinates
+SAVED_ENTRIES = 2 ** 22  # prediction.npz keeps at most this many point coordinates (32 MB)
 
 
 @dataclass(frozen=True)
@@ -223,6 +222,18 @@ def _check_once(objective: Objective, theta: torch.Tensor) -> None:
             values = objective.term_values(theta, term, term.points[:4], term.data[:4])
         if values.shape != (min(4, term.points.shape[0]),):
             raise InvalidInputError(f"the {term.name} term must return (N,) values, got {tuple(values.shape)}")
+    problem = objective.problem
+    if problem.exact is not None:
+        x = problem.domain.sample(4, problem.evaluation_sampling, 0, theta.dtype)
+        values = problem.exact(x)
+        if not isinstance(values, torch.Tensor) or values.shape != (4,):
+            raise InvalidInputError(f"exact must map (N, D) points to (N,) values, got "
+                                    f"{tuple(getattr(values, 'shape', ()))}")
+    else:
+        points, values = problem.reference()
+        if points.ndim != 2 or points.shape[1] != problem.dim or values.shape != (points.shape[0],):
+            raise InvalidInputError(f"reference must give points (M, {problem.dim}) and values (M,), got "
+                                    f"{tuple(points.shape)} and {tuple(values.shape)}")
 
 
 def _train(objective: Objective, state: _State, settings: PinnSettings, bar, out, record, every) -> None:
@@ -380,9 +391,11 @@ def _restore(out: Path, name: str, settings: PinnSettings, objective: Objective)
         raise InvalidInputError(str(exc)) from None
     if not isinstance(ckpt, dict) or "theta" not in ckpt:
         raise InvalidInputError(f"{out}/checkpoint.pt is not a physics-informed checkpoint")
-    if ckpt.get("problem") != name or ckpt.get("settings") != asdict(settings):
-        raise InvalidInputError(f"{out}: the checkpoint was written with other settings or another "
-                                "problem; resume with the same command")
+    if ckpt.get("problem") != name or ckpt.get("settings") != asdict(settings) or \
+            ckpt.get("dim") != objective.problem.spatial_dim or \
+            tuple(ckpt["theta"].shape) != (objective.flat.size + len(objective.names),):
+        raise InvalidInputError(f"{out}: the checkpoint was written with other settings, another --dim or "
+                                "another problem; resume with the same command")
     device = objective.terms[0].points.device
     theta = ckpt["theta"].to(device)
     objective.set_points(ckpt["points"].to(device))
@@ -415,7 +428,7 @@ def _evaluate(problem: Problem, objective: Objective, state: _State, settings: P
     dtype, device = DTYPES[settings.dtype], torch.device(settings.device)
     squared_error = squared_norm = 0.0
     saved_points, saved_u, saved_exact, evaluated = [], [], [], 0
-    budget = max(100, SAVED_ENTRIES // problem.dim)
+    budget = max(1, SAVED_ENTRIES // problem.dim)
     for x, exact in _evaluation_points(problem, settings, dtype):
         u = objective.solution(state.theta, x.to(device)).cpu()
         exact = exact.to(u.dtype).cpu()
