@@ -52,22 +52,27 @@ def test_cli_writes_the_run_and_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert sorted(line.split()[0] for line in capsys.readouterr().out.splitlines()) == available()
 
 
+def _interrupt_after_first_checkpoint(monkeypatch, name, out, settings, dim=None) -> None:
+    """Run ``name`` into ``out`` and kill it (KeyboardInterrupt) right after its first checkpoint."""
+    saved = solve_module._save_checkpoint
+
+    def interrupt(out, record, state, objective):
+        saved(out, record, state, objective)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solve_module, "_save_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        solve(name, out, settings, progress=False, dim=dim)
+    monkeypatch.setattr(solve_module, "_save_checkpoint", saved)
+
+
 @pytest.mark.parametrize("optimizer, extra", [("gauss-newton", {}), ("adam", {"schedule": "cosine"}), ("lbfgs", {}),
                                               ("gauss-newton", {"resample": "rad", "resample_every": 2})])
 def test_an_interrupted_run_resumes_to_the_same_result_bit_for_bit(tmp_path, monkeypatch, optimizer, extra):
     steps = 120 if optimizer == "lbfgs" else 6
     settings = PinnSettings(optimizer=optimizer, steps=steps, checkpoint_every=steps // 2, **SMALL, **extra)
     whole = solve("poisson2d", tmp_path / "whole", settings, progress=False)
-    saved = solve_module._save_checkpoint
-
-    def interrupt_after_first(out, record, state, objective):
-        saved(out, record, state, objective)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(solve_module, "_save_checkpoint", interrupt_after_first)
-    with pytest.raises(KeyboardInterrupt):
-        solve("poisson2d", tmp_path / "cut", settings, progress=False)
-    monkeypatch.setattr(solve_module, "_save_checkpoint", saved)
+    _interrupt_after_first_checkpoint(monkeypatch, "poisson2d", tmp_path / "cut", settings)
     assert not (tmp_path / "cut" / "report.json").exists()
     with pytest.raises(InvalidInputError, match="other settings"):
         solve("poisson2d", tmp_path / "cut", PinnSettings(optimizer=optimizer, steps=steps + 1, **SMALL),
@@ -170,15 +175,6 @@ def test_problems_that_cannot_be_evaluated_are_refused_before_training(tmp_path)
 
 def test_resuming_with_another_dim_is_refused(tmp_path, monkeypatch):
     settings = PinnSettings(steps=4, checkpoint_every=2, points=16, width=8, eval_points=64)
-    saved = solve_module._save_checkpoint
-
-    def interrupt(out, record, state, objective):
-        saved(out, record, state, objective)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(solve_module, "_save_checkpoint", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        solve("poisson-twobody", tmp_path / "run", settings, progress=False, dim=3)
-    monkeypatch.setattr(solve_module, "_save_checkpoint", saved)
+    _interrupt_after_first_checkpoint(monkeypatch, "poisson-twobody", tmp_path / "run", settings, dim=3)
     with pytest.raises(InvalidInputError, match="another --dim"):
         solve("poisson-twobody", tmp_path / "run", settings, progress=False, dim=4, resume=True)
