@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import jacrev
 
-from oplearn.pinn.network import MLP, FlatParameters
+from oplearn.pinn.network import FlatParameters, mlp
 from oplearn.pinn.optimizers import GaussNewton, damped_direction, lbfgs_stop_reason
 
 
@@ -13,13 +13,13 @@ def _tiny_residuals(points=12):
     """Residuals of a tiny network (10 parameters) fitting sin on ``points`` points: r(theta),
     nonlinear in theta."""
     torch.manual_seed(0)
-    module = MLP(1, width=3, depth=1).double()
+    module = mlp(1, width=3, depth=1).double()
     flat = FlatParameters(module)
     x = torch.linspace(0, 1, points, dtype=torch.float64)[:, None]
 
     def residuals(theta):
-        u = flat.point_function(theta)
-        return torch.stack([u(xi) for xi in x]) - torch.sin(3 * x[:, 0])
+        u = torch.func.functional_call(module, flat.unflatten(theta), (x,))[:, 0]
+        return u - torch.sin(3 * x[:, 0])
 
     return residuals, flat.flatten()
 

@@ -122,7 +122,7 @@ def laplacian(f: Function, x: torch.Tensor, method: str = "exact", num_samples: 
     if estimator not in ESTIMATORS:
         raise InvalidInputError(f"estimator must be one of {ESTIMATORS} or 'auto', got {estimator!r}")
     if estimator == "sparse":
-        pick = torch.randint(0, len(coords), (num_samples,), generator=generator, device=x.device)
+        pick = sample_directions("sparse", batch, len(coords), num_samples, generator=generator, device=x.device)
         return _summed_second(f, x, coords[pick], chunk_size) * (len(coords) / num_samples)
     directions = sample_directions(estimator, batch, len(coords), num_samples, generator=generator,
                                    dtype=x.dtype, device=x.device)

@@ -196,8 +196,7 @@ class TimeDomain:
         """The spatial domain's factor (time ignored)."""
         if isinstance(self.space, Ball):
             return BallFactor(self.space.radius, spatial=self.space.dim)
-        axes = tuple(range(self.space.dim)) if axes is None else axes
-        return BoxFactor(tuple((a, self.space.low[a], self.space.high[a]) for a in axes), ())
+        return self.space.distance_factor(axes)
 
     def time_factor(self) -> nn.Module:
         """``(t - t0) / (t1 - t0)``: zero at the initial time."""

@@ -58,17 +58,6 @@ def mlp(dim: int, width: int = 32, depth: int = 2, periods: dict[int, float] | N
     return nn.Sequential(*layers)
 
 
-class MLP(nn.Module):
-    """``(B, d) -> (B, 1)``: ``depth`` hidden layers of ``width`` tanh units (the network alone)."""
-
-    def __init__(self, dim: int, width: int = 32, depth: int = 2):
-        super().__init__()
-        self.net = mlp(dim, width, depth)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 class Ansatz(nn.Module):
     """``u(x) = offset(x) + factor(x) * net(x)``: ``(B, D) -> (B,)``.
 
@@ -122,8 +111,3 @@ class FlatParameters:
             out[name] = theta[start:start + size].view(shape)
             start += size
         return out
-
-    def point_function(self, theta: torch.Tensor):
-        """``x (d,) -> scalar``: the module at one point with parameters ``theta``."""
-        params = self.unflatten(theta)
-        return lambda x: torch.func.functional_call(self.module, params, (x[None],)).reshape(-1)[0]

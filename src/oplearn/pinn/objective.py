@@ -76,14 +76,10 @@ class Offset(nn.Module):
         return trace.run(self.fn, x, series)
 
 
-def _space(problem: Problem):
-    return problem.domain.space if problem.time_dependent else problem.domain
-
-
 def build_model(problem: Problem, width: int, depth: int) -> Ansatz:
     """The network with the problem's hard conditions built in (module docstring of
     :mod:`oplearn.pinn.network`)."""
-    space = _space(problem)
+    space = problem.space
     periodic = [c for c in problem.conditions if isinstance(c, Periodic) and c.hard]
     periods = {a: space.high[a] - space.low[a] for c in periodic for a in c.axes}
     net = mlp(problem.dim, width, depth, periods or None)
@@ -144,7 +140,7 @@ def build_terms(problem: Problem, points: int, sampling: str, seed: int, dtype: 
         return problem.residual_at(u, x, p)
 
     terms = [Term("pde", x, empty(x), 1.0, pde)]
-    space = _space(problem)
+    space = problem.space
     for k, c in enumerate(problem.conditions, start=1):
         s = seed + 1000 * k
         if isinstance(c, Dirichlet) and not c.hard:

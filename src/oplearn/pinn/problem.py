@@ -100,6 +100,11 @@ class Problem:
     def time_dependent(self) -> bool:
         return isinstance(self.domain, TimeDomain)
 
+    @property
+    def space(self) -> Box | Ball:
+        """The spatial domain (the domain itself when there is no time)."""
+        return self.domain.space if self.time_dependent else self.domain
+
     def residual_at(self, u, x: torch.Tensor, p: dict[str, Any]) -> torch.Tensor:
         return self.residual(u, x, p) if _takes_three(self.residual) else self.residual(u, x)
 
@@ -127,7 +132,7 @@ def check_problem(problem: Problem) -> None:
         raise InvalidInputError("an Initial condition needs a TimeDomain")
     if kinds.count(Initial) > 1 or kinds.count(Dirichlet) > 1:
         raise InvalidInputError("give at most one Initial and one Dirichlet condition")
-    space = problem.domain.space if problem.time_dependent else problem.domain
+    space = problem.space
     for c in problem.conditions:
         if isinstance(c, Periodic) and not isinstance(space, Box):
             raise InvalidInputError("Periodic conditions need a box (or a time domain over a box)")
