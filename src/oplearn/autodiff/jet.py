@@ -41,13 +41,19 @@ def check_points(x: torch.Tensor) -> None:
         raise InvalidInputError(f"x must be floating point, got {x.dtype}")
 
 
+def _readable(t: torch.Tensor) -> bool:
+    """Whether ``t``'s values can be read (not under ``vmap``, where a random index is batched
+    and its range is checked by the caller outside the transform)."""
+    return not torch._C._functorch.is_functorch_wrapped_tensor(t)
+
+
 def _as_coefficient(tangent: Directions | None, x: torch.Tensor):
     """A tangent in jet layout: ``(B|1, V, d)``, a :class:`SparseTangent`, or ``None``."""
     batch, dim = x.shape
     if tangent is None or isinstance(tangent, SparseTangent):
         if tangent is not None and (tangent.index.ndim != 2 or tangent.index.shape != tangent.value.shape):
             raise InvalidInputError("SparseTangent index and value must both be (V, M)")
-        if tangent is not None and tangent.index.numel() and (
+        if tangent is not None and tangent.index.numel() and _readable(tangent.index) and (
                 int(tangent.index.min()) < 0 or int(tangent.index.max()) >= dim):
             raise InvalidInputError(f"SparseTangent index out of range for d = {dim}")
         if tangent is not None and tangent.value.dtype != x.dtype:
@@ -58,7 +64,7 @@ def _as_coefficient(tangent: Directions | None, x: torch.Tensor):
     if not tangent.dtype.is_floating_point:
         if tangent.ndim != 1:
             raise InvalidInputError(f"coordinate directions must be (V,), got {tuple(tangent.shape)}")
-        if tangent.numel() and (int(tangent.min()) < 0 or int(tangent.max()) >= dim):
+        if tangent.numel() and _readable(tangent) and (int(tangent.min()) < 0 or int(tangent.max()) >= dim):
             raise InvalidInputError(f"coordinate index out of range for d = {dim}")
         return SparseTangent.coordinates(tangent, x.dtype)
     tangent = tangent.to(x.dtype)

@@ -234,9 +234,14 @@ class Objective:
 
     # ------------------------------------------------------------------ values
     def term_values(self, theta: torch.Tensor, term: Term, x: torch.Tensor | None = None,
-                    data: torch.Tensor | None = None) -> torch.Tensor:
-        """The term's unscaled residuals ``(N,)`` at its points (or at ``x`` with ``data``)."""
+                    data: torch.Tensor | None = None, replace: dict[str, torch.Tensor] | None = None
+                    ) -> torch.Tensor:
+        """The term's unscaled residuals ``(N,)`` at its points (or at ``x`` with ``data``);
+        ``replace`` maps network parameter names (``net.3.bias``) to tensors used instead of
+        ``theta``'s (differentiating in them alone keeps the others out of the graph)."""
         net, p = self._params(theta)
+        for name, value in (replace or {}).items():
+            net[f"u.{name}"] = value
         x = term.points if x is None else x
         data = term.data if data is None else data
         return functional_call(self.wrapper, net, (term.fn, x, data, p))

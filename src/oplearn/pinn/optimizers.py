@@ -56,13 +56,14 @@ class GaussNewton:
     pseudo-inverse step can be huge (it stalled on helmholtz2d when tried).
 
     Attributes:
-        damping: current damping (``None``: 1e-3 of the mean diagonal of ``J J^T`` at the first
-            step); floor: the damping never falls below ``floor`` times that mean diagonal.
+        damping: current damping (``None``: ``start`` times the mean diagonal of ``J J^T`` at the
+            first step); floor: the damping never falls below ``floor`` times that mean diagonal.
     """
 
     damping: float | None = None
     tries: int = 30
     floor: float = 1e-14
+    start: float = 1e-3
 
     def step(self, residuals: Residuals, jacobian: Residuals, theta: torch.Tensor) -> GaussNewtonStep:
         """Raises :class:`TrainingDivergedError` if the loss or the Jacobian at ``theta`` is not
@@ -74,7 +75,7 @@ class GaussNewton:
             raise TrainingDivergedError(f"the loss ({before}) or its Jacobian is not finite; "
                                         "try float64 or another optimiser")
         scale = float((J * J).sum(dim=1).mean())
-        damping = 1e-3 * scale if self.damping is None else self.damping
+        damping = self.start * scale if self.damping is None else self.damping
         for _ in range(self.tries):
             trial = theta - damped_direction(J, r, damping)
             after = float(loss_of(residuals(trial)))

@@ -220,4 +220,4 @@ for _name, (_equation, _) in TWO_BODY_NONLINEARITY.items():
         "STDE Laplacian", _two_body_problem(_name), default_dim=1000,
         defaults={"optimizer": "adam", "steps": 5000, "points": 100, "width": 128, "depth": 3,
                   "lr": 1e-3, "schedule": "cosine", "resample": "fresh", "resample_every": 1, "sampling": "radial",
-                  "eval_points": 20000}))
+                  "eval_points": 20000, "fit_output": True}))

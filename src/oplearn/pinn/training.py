@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,9 @@ from oplearn.errors import DataFileError, InvalidInputError, TrainingDivergedErr
 from oplearn.pinn import problem as registry
 from oplearn.pinn.objective import Objective, build_model, build_terms
 from oplearn.pinn.optimizers import GaussNewton, lbfgs_stop_reason
+from oplearn.pinn.output_fit import fit_output_layer
 from oplearn.pinn.problem import Problem
+from oplearn.train.io import previous_checkpoint
 
 OPTIMIZERS = ("gauss-newton", "lbfgs", "adam")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -59,6 +62,7 @@ class PinnSettings:
     resample_every: int | None = None
     causal: float | None = None  # causal weighting strength (0: off)
     causal_chunks: int = 16
+    fit_output: bool | None = None  # least-squares fit of the output layer before training (output_fit)
     checkpoint_every: int | None = None  # steps between checkpoints (None: a tenth of the steps)
     device: str = "cpu"
 
@@ -66,7 +70,7 @@ class PinnSettings:
 GENERIC = {"optimizer": "gauss-newton", "points": 1024, "eval_points": 4096, "width": 32, "depth": 2,
            "lr": 1e-3, "dtype": "float64", "sampling": "sobol", "resample": "none",
            "resample_every": 0, "causal": 0.0,
-           "schedule": "constant"}
+           "schedule": "constant", "fit_output": False}
 DEFAULT_STEPS = {"gauss-newton": 300, "lbfgs": 2000, "adam": 5000}
 
 
@@ -111,6 +115,8 @@ def resolve_settings(settings: PinnSettings, defaults: dict[str, Any]) -> PinnSe
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 value < 0 or (key == "lr" and value == 0):
             raise InvalidInputError(f"--{key} must be a finite number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    if not isinstance(s.fit_output, bool):
+        raise InvalidInputError(f"fit_output must be true or false, got {s.fit_output!r}")
     if s.resample != "none" and s.resample_every == 0:
         raise InvalidInputError(f"resample={s.resample} needs resample_every >= 1")
     _check_device(s.device)
@@ -133,7 +139,7 @@ def _check_device(device: str) -> None:
 def _check_out_dir(out: Path, resume: bool) -> None:
     """Refuse an earlier run's directory (unless resuming it) or one that cannot be created."""
     if resume:
-        if not (out / "checkpoint.pt").is_file():
+        if not (out / "checkpoint.pt").is_file() and not previous_checkpoint(out / "checkpoint.pt").is_file():
             raise InvalidInputError(f"{out}: nothing to resume (no checkpoint.pt)")
         if (out / "report.json").exists():
             raise InvalidInputError(f"{out}: this run already finished (report.json exists)")
@@ -154,6 +160,7 @@ class _State:
     seconds: float
     optimizer: Any  # GaussNewton, torch.optim.Adam or torch.optim.LBFGS
     stop_reason: str | None = None
+    output_fit: dict[str, Any] | None = None  # what the output layer's least-squares fit did
 
 
 def solve(problem: str | Problem, out_dir: str | Path | None = None, settings: PinnSettings | None = None,
@@ -199,6 +206,8 @@ def solve(problem: str | Problem, out_dir: str | Path | None = None, settings: P
     _check_once(objective, state.theta)
     if resume:
         state = _restore(out, name, settings, objective)
+    elif settings.fit_output:
+        _fit_output(objective, state, settings, progress)
     record = {"problem": name, "settings": asdict(settings), "dim": problem.spatial_dim}
     every = settings.checkpoint_every or max(1, settings.steps // 10)
     bar = tqdm(total=settings.steps, initial=state.step, disable=not progress,
@@ -234,6 +243,22 @@ def _check_once(objective: Objective, theta: torch.Tensor) -> None:
         if points.ndim != 2 or points.shape[1] != problem.dim or values.shape != (points.shape[0],):
             raise InvalidInputError(f"reference must give points (M, {problem.dim}) and values (M,), got "
                                     f"{tuple(points.shape)} and {tuple(values.shape)}")
+
+
+def _fit_output(objective: Objective, state: _State, settings: PinnSettings, progress: bool) -> None:
+    """Least-squares fit of the output layer (:mod:`.output_fit`) on ``8 (width + 1)`` points (at
+    least the training points); its time counts as training time."""
+    start = time.perf_counter()
+    term = objective.terms[0]
+    n = max(settings.points, 8 * (settings.width + 1))
+    points = objective.problem.domain.sample(n, settings.sampling, settings.seed + 4241, term.points.dtype)
+    if progress:
+        print(f"fitting the output layer by least squares on {n} points ...", file=sys.stderr, flush=True)
+    state.theta, fit = fit_output_layer(objective, state.theta, points.to(term.points.device))
+    state.seconds = time.perf_counter() - start
+    _diverged(fit.loss_after, 0)
+    state.output_fit = {"loss_before": fit.loss_before, "loss_after": fit.loss_after,
+                        "gauss_newton_steps": fit.steps, "points": n, "seconds": round(state.seconds, 3)}
 
 
 def _train(objective: Objective, state: _State, settings: PinnSettings, bar, out, record, every) -> None:
@@ -368,25 +393,26 @@ def _maybe_resample(objective: Objective, state: _State, settings: PinnSettings)
 
 # --------------------------------------------------------------------------- checkpoints
 def _save_checkpoint(out: Path, record: dict, state: _State, objective: Objective) -> None:
-    from oplearn.train.io import save_jsonl, save_torch
+    from oplearn.train.io import save_checkpoint, save_jsonl
 
     opt = state.optimizer
     optimizer_state = ({"damping": opt.damping} if isinstance(opt, GaussNewton) else opt.state_dict())
     ckpt = {**record, "theta": state.theta.cpu(), "step": state.step, "seconds": state.seconds,
             "history": state.history, "optimizer_state": optimizer_state,
-            "points": objective.terms[0].points.cpu(), "stop_reason": state.stop_reason}
+            "points": objective.terms[0].points.cpu(), "stop_reason": state.stop_reason,
+            "output_fit": state.output_fit}
     if objective.generator is not None:
         ckpt["generator"] = objective.generator.get_state()
     out.mkdir(parents=True, exist_ok=True)
-    save_torch(ckpt, out / "checkpoint.pt")
+    save_checkpoint(ckpt, out / "checkpoint.pt")
     save_jsonl(state.history, out / "metrics.jsonl")
 
 
 def _restore(out: Path, name: str, settings: PinnSettings, objective: Objective) -> _State:
-    from oplearn.train.io import load_torch_data
+    from oplearn.train.io import load_checkpoint
 
     try:
-        ckpt = load_torch_data(out / "checkpoint.pt")
+        ckpt = load_checkpoint(out / "checkpoint.pt", fall_back=True)
     except DataFileError as exc:
         raise InvalidInputError(str(exc)) from None
     if not isinstance(ckpt, dict) or "theta" not in ckpt:
@@ -406,7 +432,8 @@ def _restore(out: Path, name: str, settings: PinnSettings, objective: Objective)
         optimizer.load_state_dict(ckpt["optimizer_state"])
     if "generator" in ckpt and objective.generator is not None:
         objective.generator.set_state(ckpt["generator"])
-    return _State(theta, ckpt["step"], list(ckpt["history"]), ckpt["seconds"], optimizer, ckpt["stop_reason"])
+    return _State(theta, ckpt["step"], list(ckpt["history"]), ckpt["seconds"], optimizer, ckpt["stop_reason"],
+                  ckpt.get("output_fit"))
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -450,6 +477,8 @@ def _evaluate(problem: Problem, objective: Objective, state: _State, settings: P
         "parameters": int(objective.flat.size), "final_loss": final_loss,
         "settings": asdict(settings), "device": str(torch.device(settings.device)),
     }
+    if state.output_fit is not None:
+        report["output_fit"] = state.output_fit
     if problem.unknowns:
         values = {k: float(v) for k, v in objective.unknowns(state.theta).items()}
         report["unknowns"] = values
