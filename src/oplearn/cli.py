@@ -1,4 +1,4 @@
-"""Command line: ``oplearn generate | info | train | evaluate | run | pinn``.
+"""Command line: ``oplearn generate | info | train | evaluate | run | pinn | data verify | data merge``.
 
 Bad input (a missing or corrupt file, mismatched shapes, NaNs, an invalid option) prints one
 line, ``oplearn: error: ...``, on stderr and exits with code 2; nothing partial is written.
@@ -256,21 +256,38 @@ def _training_options(func):
               show_default=True, help="Fraction held out for testing when no --test-data is given.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--stream", is_flag=True, help="Read the training data from the files as training needs it "
+              "(for data larger than memory; HDF5 files only).")
+@click.option("--stream-workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --stream: reader processes that prefetch batches (0: read in the training process).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel processes on this machine (runs `torchrun --nproc-per-node N -m oplearn "
+              "train ...`; --batch-size stays the global batch). For several machines call torchrun itself.")
 @_training_options
 def train(data_files, test_files, out, config_file, subsample, train_samples, holdout, resume,
-          quiet, **options) -> None:
+          quiet, stream, stream_workers, nproc, **options) -> None:
     """Train a model; evaluate it on every test set after each epoch."""
     from oplearn.data.dataset import load
     from oplearn.errors import InvalidInputError
+    from oplearn.train import distributed
     from oplearn.train.config import TrainConfig, load_yaml
-    from oplearn.train.trainer import CHECKPOINT
+    from oplearn.train.trainer import CHECKPOINT, plan_training
     from oplearn.train.trainer import train as run_training
 
-    if (out / CHECKPOINT).exists() and not resume:
+    launching = nproc > 1 and not distributed.launched_by_torchrun()
+    if not launching:
+        options["device"] = distributed.join_from_environment(options["device"])
+    procs = distributed.current()
+    if (out / CHECKPOINT).exists() and not resume and procs.main:
         raise InvalidInputError(f"{out} already holds a run; pass --resume or choose another --out")
     values = load_yaml(config_file) if config_file else {}
     config = TrainConfig.from_dict(_merge(values, _train_overrides(options)))
-    data = load(data_files, subsample)
+    if stream:
+        from oplearn.data.stream import open_streamed
+
+        data = open_streamed(data_files, subsample)
+    else:
+        data = load(data_files, subsample)
     if train_samples is not None:
         data = data.take(train_samples)
     tests = {}
@@ -284,10 +301,35 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
         if len(data) - n_test < 1:
             raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
         data, held = data.split(len(data) - n_test)
-        tests[str(held.resolution)] = held
-    report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
-                          device=options["device"])
-    _print_summary(report, out)
+        tests[str(held.resolution)] = held.load() if stream else held  # test sets live in memory
+    if launching:  # every check first (in this process), then the processes
+        plan_training(config, data, tests, out, resume=resume, device=options["device"])
+        sys.exit(_launch(nproc, click.get_current_context().obj["argv"]))
+    try:
+        report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
+                              device=options["device"], stream_workers=stream_workers)
+    finally:
+        distributed.leave()
+    if procs.main:
+        _print_summary(report, out)
+
+
+def _launch(nproc: int, argv: list[str]) -> int:
+    """Run this command line again under ``torchrun --standalone --nproc-per-node nproc`` (without
+    ``--nproc``); its exit code."""
+    import subprocess
+
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "oplearn", *args]
+    return subprocess.run(command, check=False).returncode
 
 
 @cli.command()
@@ -317,6 +359,38 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
     click.echo(f"relative L2 at s = {data.resolution} over {len(data)} samples: {error:.5f}")
 
 
+@cli.group(name="data")
+def data_group() -> None:
+    """Dataset files: check that shards make one whole dataset, merge them into one file."""
+
+
+@data_group.command(name="verify")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def data_verify(files: tuple[Path, ...]) -> None:
+    """Check that FILES (the shards of `oplearn generate --shard k/n`, or one whole file) make one
+    complete dataset: one provenance, contiguous samples from 0 to the total, no overlap, matching
+    shapes, no NaN. Exit code 0 when they do, else one line and exit code 2."""
+    from oplearn.data.shards import verify
+
+    shards = verify(files)
+    ranges = ", ".join(f"{p} [{a}, {b})" for p, (a, b) in zip(shards.paths, shards.ranges, strict=True))
+    click.echo(f"ok: {shards.samples} samples of {shards.provenance.get('pde', 'a dataset')} in "
+               f"{len(shards.paths)} file(s), no NaN: {ranges}")
+
+
+@data_group.command(name="merge")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The merged dataset file (must not exist).")
+def data_merge(files: tuple[Path, ...], out: Path) -> None:
+    """Merge the shards FILES into one dataset file, after the checks of `oplearn data verify`;
+    streams block by block and writes atomically (nothing at --out unless complete)."""
+    from oplearn.data.shards import merge
+
+    shards = merge(files, out)
+    click.echo(f"wrote {out}: {shards.samples} samples from {len(shards.paths)} file(s)")
+
+
 @cli.command(name="pinn")
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -334,6 +408,9 @@ def evaluate(run_dir: Path, data_files: tuple[Path, ...], subsample: int) -> Non
 @click.option("--resample", help="none, fresh (new points) or rad (residual-based adaptive).")
 @click.option("--resample-every", type=int, help="Steps between resamplings.")
 @click.option("--causal", type=float, help="Causal weighting strength for time-dependent problems (0: off).")
+@click.option("--fit-output/--no-fit-output", default=None,
+              help="Fit the network's output layer by least squares before training (gives the solution's "
+              "magnitude at once; default: on for the two-body problems).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Network, collocation points and the exact solution's random coefficients.")
@@ -418,7 +495,8 @@ def timing_lines(timing: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every user error into one line and exit code 2."""
     try:
-        result = cli.main(args=argv, prog_name="oplearn", standalone_mode=False)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        result = cli.main(args=argv, prog_name="oplearn", standalone_mode=False, obj={"argv": argv})
         return result if isinstance(result, int) else 0
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))

@@ -32,7 +32,7 @@ def assert_one_line_error(code, err, match):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["info"], ["train"], ["evaluate"], ["run"]])
+@pytest.mark.parametrize("command", [[], ["generate"], ["info"], ["train"], ["evaluate"], ["run"], ["pinn"], ["data"], ["data", "verify"], ["data", "merge"]])
 def test_every_command_has_help(capsys, command):
     code, out, _ = run_cli(capsys, *command, "--help")
     assert code == 0 and "Usage:" in out

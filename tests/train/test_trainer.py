@@ -9,6 +9,7 @@ from oplearn.data import load
 from oplearn.errors import InvalidInputError, TrainingDivergedError
 from oplearn.train import TrainConfig, load_surrogate, train
 from oplearn.train import trainer as trainer_module
+from oplearn.train.io import load_checkpoint, save_checkpoint
 
 SMALL = {"modes": 4, "width": 8, "n_layers": 2, "projection_channels": 16}
 
@@ -116,10 +117,10 @@ def test_resume_with_optimiser_state_of_other_parameters_fails_clearly(tmp_path,
     config = TrainConfig(epochs=2, batch_size=4, model_kwargs=SMALL)
     train(config, train_set, {"17": test_set}, tmp_path / "run", progress=False, figures=False)
     path = tmp_path / "run" / "checkpoint.pt"
-    ckpt = torch.load(path, weights_only=True)
+    ckpt = load_checkpoint(path)
     ckpt["epoch"] = 1
     ckpt["optimizer"]["param_groups"][0]["params"].append(10_000)  # one parameter more than now
-    torch.save(ckpt, path)
+    save_checkpoint(ckpt, path)  # with a matching digest: what an older model's run would have saved
     with pytest.raises(DataFileError, match="optimiser state does not match"):
         train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False,
               figures=False)
@@ -164,7 +165,7 @@ def test_resume_refuses_other_data_of_the_same_shape(tmp_path, make_h5):
         train(config, other, {"17": test_set}, tmp_path / "run", resume=True, progress=False)
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["data_fingerprint"]["sha256"] == trainer_module.data_fingerprint(train_set)["sha256"]
-    del ckpt["data_fingerprint"]  # a checkpoint of an older version cannot be checked
+    del ckpt["data_fingerprint"], ckpt["content_sha256"]  # an older version's checkpoint: cannot be checked
     torch.save(ckpt, tmp_path / "run" / "checkpoint.pt")
     with pytest.raises(InvalidInputError, match="records no fingerprint"):
         train(config, train_set, {"17": test_set}, tmp_path / "run", resume=True, progress=False)

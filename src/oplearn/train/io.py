@@ -1,10 +1,13 @@
-"""Atomic file writes: a temporary file in the same folder, renamed when complete."""
+"""Atomic file writes (a temporary file in the same folder, flushed to disk and renamed when
+complete), and checkpoints that detect their own corruption and keep the previous one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,84 @@ def _tmp(path: Path) -> Path:
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     path = Path(path)
-    torch.save(obj, _tmp(path))
+    with open(_tmp(path), "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(_tmp(path), path)
+
+
+DIGEST = "content_sha256"  # the checkpoint record's own key for its digest
+
+
+def previous_checkpoint(path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` keeps the checkpoint before ``path``: ``NAME.prev.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def content_digest(obj: Any) -> str:
+    """SHA-256 of a record of tensors and plain data (dict keys in sorted order), so that a
+    checkpoint whose bytes changed after it was written is detected when read back."""
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            digest.update(b"D")
+            for key in sorted(value, key=repr):
+                digest.update(repr(key).encode())
+                feed(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"L{len(value)}".encode())
+            for item in value:
+                feed(item)
+        else:
+            digest.update(repr(value).encode())
+
+    feed(obj)
+    return digest.hexdigest()
+
+
+def save_checkpoint(record: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write ``record`` with its :func:`content_digest` atomically, keeping the checkpoint it
+    replaces as :func:`previous_checkpoint` (the last two survive any kill)."""
+    path = Path(path)
+    with open(_tmp(path), "wb") as handle:
+        torch.save({**record, DIGEST: content_digest(record)}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if path.exists():
+        os.replace(path, previous_checkpoint(path))
+    os.replace(_tmp(path), path)
+
+
+def load_checkpoint(path: str | os.PathLike, fall_back: bool = False) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, checked against its digest. With
+    ``fall_back``, a missing, corrupt or altered ``path`` gives way to the previous checkpoint,
+    with a warning that says so. Raises :class:`DataFileError` when no good one is found."""
+    path = Path(path)
+    try:
+        return _verified(path)
+    except DataFileError as exc:
+        previous = previous_checkpoint(path)
+        if not fall_back or not previous.is_file():
+            raise
+        record = _verified(previous)
+        warnings.warn(f"{exc}; using the previous checkpoint, {previous.name}", stacklevel=2)
+        return record
+
+
+def _verified(path: Path) -> dict[str, Any]:
+    record = load_torch_data(path)
+    if isinstance(record, dict) and DIGEST in record:
+        stored = record.pop(DIGEST)
+        if stored != content_digest(record):
+            raise DataFileError(f"{path}: corrupt checkpoint (its content does not match its digest)")
+    return record
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -25,6 +27,31 @@ class ChannelNormalizer(nn.Module):
         dims = [0] + list(range(2, data.ndim))
         norm.mean.copy_(data.mean(dim=dims, keepdim=True))
         norm.std.copy_(data.std(dim=dims, keepdim=True).clamp_min(eps))
+        return norm
+
+    @classmethod
+    def fit_blocks(cls, blocks: Iterable[torch.Tensor], eps: float = 1e-8) -> ChannelNormalizer:
+        """Fit in one pass over blocks ``(B_k, C, *S)`` of the data, never all of it in memory:
+        per-channel sums accumulated in float64, shifted by the first block's mean (the same statistics as
+        :meth:`fit`, to rounding). Raises ``ValueError`` on NaN or inf."""
+        count, shift, total, squares, norm = 0, None, 0.0, 0.0, None
+        for block in blocks:
+            if not torch.isfinite(block).all():
+                raise ValueError("the data contain NaN or inf")
+            dims = [0] + list(range(2, block.ndim))
+            if norm is None:
+                norm = cls(block.shape[1], block.ndim - 2)
+                shift = block.mean(dim=dims, keepdim=True)
+            x = block - shift
+            total = total + x.sum(dim=dims, keepdim=True, dtype=torch.float64)
+            squares = squares + (x * x).sum(dim=dims, keepdim=True, dtype=torch.float64)
+            count += block.numel() // block.shape[1]
+        if norm is None or count < 2:
+            raise ValueError("need at least two values per channel")
+        mean = total / count
+        var = (squares - count * mean * mean) / (count - 1)
+        norm.mean.copy_((mean + shift.double()).float())
+        norm.std.copy_(var.clamp_min(0).sqrt().float().clamp_min(eps))
         return norm
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,14 +26,23 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from oplearn import models
 from oplearn.data.dataset import FieldDataset
+from oplearn.data.stream import LazyFields, StreamedDataset
 from oplearn.errors import DataFileError, InvalidInputError, TrainingDivergedError
+from oplearn.train import distributed
 from oplearn.train.config import TrainConfig
 from oplearn.train.figures import plot_curves, plot_predictions
-from oplearn.train.io import load_torch_data, save_json, save_jsonl, save_torch
+from oplearn.train.io import (
+    load_checkpoint,
+    previous_checkpoint,
+    save_checkpoint,
+    save_json,
+    save_jsonl,
+)
 from oplearn.train.losses import LOSSES, relative_l2
 from oplearn.train.normalizer import ChannelNormalizer
 
@@ -87,10 +96,15 @@ def _data_spec(data: FieldDataset) -> dict[str, Any]:
 def data_fingerprint(data: FieldDataset) -> dict[str, Any]:
     """What identifies a training set: its provenance and the SHA-256 of its shapes and values."""
     digest = hashlib.sha256()
-    for tensor in (data.inputs, data.outputs):
-        array = tensor.detach().cpu().contiguous().numpy()
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
+    for fields in (data.inputs, data.outputs):
+        if isinstance(fields, torch.Tensor):
+            array = fields.detach().cpu().contiguous().numpy()
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+        else:  # read on demand: the same bytes, block by block
+            digest.update(f"float32{tuple(fields.shape)}".encode())
+            for block in fields.blocks():
+                digest.update(block.numpy().tobytes())
     provenance = json.loads(json.dumps(data.provenance, sort_keys=True, default=str))
     return {"sha256": digest.hexdigest(), "samples": len(data), "provenance": provenance}
 
@@ -109,13 +123,28 @@ def evaluate_rel_l2(surrogate: Surrogate, data: FieldDataset) -> float:
     return float(relative_l2(pred, data.outputs))
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def _shared_rel_l2(surrogate: Surrogate, data: FieldDataset, procs: distributed.Processes,
+                   device: torch.device) -> float:
+    """:func:`evaluate_rel_l2` with the samples shared out among the processes (each takes
+    every ``world``-th one) and the per-sample errors summed over them."""
+    if not procs.distributed:
+        return evaluate_rel_l2(surrogate, data)
+    inputs, outputs = data.inputs[procs.rank::procs.world], data.outputs[procs.rank::procs.world]
+    local = float(relative_l2(surrogate.predict(inputs), outputs, reduce=False).sum()) if len(inputs) else 0.0
+    total, count = procs.sum([local, float(len(inputs))], device)
+    return total / count
+
+
+def read_checkpoint(path: str | Path, fall_back: bool = False) -> dict[str, Any]:
     """A checkpoint's record, loaded as data only (``weights_only=True``): a file holding any
-    other object is refused without running it. Raises :class:`DataFileError`."""
+    other object is refused without running it, and one whose content no longer matches its
+    digest is corrupt. ``fall_back``: a missing or corrupt checkpoint gives way to the previous
+    one (``checkpoint.prev.pt``, kept by every save), with a warning. Raises
+    :class:`DataFileError`."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not (fall_back and previous_checkpoint(path).is_file()):
         raise DataFileError(f"{path.parent}: no {path.name} (not a training run directory)")
-    ckpt = load_torch_data(path)
+    ckpt = load_checkpoint(path, fall_back)
     if not isinstance(ckpt, dict) or not {"config", "data_spec", "model"} <= set(ckpt):
         raise DataFileError(f"{path}: not an oplearn checkpoint")
     return ckpt
@@ -225,7 +254,7 @@ def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict
     fingerprint = data_fingerprint(train_data)
     ckpt = None
     if resume:
-        ckpt = read_checkpoint(out_dir / CHECKPOINT)
+        ckpt = read_checkpoint(out_dir / CHECKPOINT, fall_back=True)
         config = TrainConfig.from_dict(ckpt["config"])
         if (config.model == CUSTOM_MODEL) != (model is not None):
             raise InvalidInputError(f"{out_dir} was trained with " + (
@@ -260,10 +289,19 @@ def _check_same_data(ckpt: dict[str, Any], spec: dict[str, Any], fingerprint: di
                                 "resume needs the same data")
 
 
+def _fit_normalizer(fields: torch.Tensor | LazyFields) -> ChannelNormalizer:
+    """In memory, or in one streaming pass over fields read on demand (checked for NaN there)."""
+    if isinstance(fields, torch.Tensor):
+        return ChannelNormalizer.fit(fields)
+    try:
+        return ChannelNormalizer.fit_blocks(fields.blocks())
+    except ValueError as exc:
+        raise DataFileError(f"{fields.paths[0]}: {fields.name}: {exc}") from None
+
+
 def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingState:
     config, model, ckpt = plan.config, plan.model, plan.checkpoint
-    norm_in = ChannelNormalizer.fit(train_data.inputs)
-    norm_out = ChannelNormalizer.fit(train_data.outputs)
+    norm_in, norm_out = _fit_normalizer(train_data.inputs), _fit_normalizer(train_data.outputs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = TrainingState(Surrogate(model, norm_in, norm_out), optimizer, _schedule(config, optimizer),
                           torch.Generator().manual_seed(config.seed))
@@ -318,40 +356,82 @@ def _checkpoint(plan: TrainingPlan, state: TrainingState, samples: int) -> dict[
     }
 
 
+class _BatchReads(torch.utils.data.Dataset):
+    """Item ``k``: the inputs and outputs of the ``k``-th batch of indices, read from files."""
+
+    def __init__(self, data: StreamedDataset, batches: list[torch.Tensor]):
+        self.data, self.batches = data, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.inputs[self.batches[k]], self.data.outputs[self.batches[k]]
+
+
+def _streamed_batches(data: StreamedDataset, batches: list[torch.Tensor], workers: int, device: torch.device):
+    """The batches, read in order by ``workers`` background processes (0: this one), two ahead
+    each, into pinned memory for a GPU."""
+    loader = torch.utils.data.DataLoader(_BatchReads(data, batches), batch_size=None, shuffle=False,
+                                         num_workers=workers, prefetch_factor=2 if workers else None,
+                                         pin_memory=device.type == "cuda")
+    return iter(loader)
+
+
 def execute_training(plan: TrainingPlan, state: TrainingState, train_data: FieldDataset,
-                     test_sets: dict[str, FieldDataset], progress: bool = True) -> TrainingState:
+                     test_sets: dict[str, FieldDataset], progress: bool = True,
+                     stream_workers: int = 1) -> TrainingState:
     """Run the remaining epochs of ``plan`` from ``state``; after each, evaluate every test set
-    and write the checkpoint and ``metrics.jsonl``. Raises :class:`TrainingDivergedError`."""
+    and write the checkpoint and ``metrics.jsonl``. Training data read on demand
+    (:class:`~oplearn.data.stream.StreamedDataset`) come through ``stream_workers`` reader
+    processes. Raises :class:`TrainingDivergedError`."""
     config, device, out_dir = plan.config, plan.device, plan.out_dir
     model, surrogate = state.surrogate.model, state.surrogate
     norm_in, norm_out = surrogate.normalizer_in, surrogate.normalizer_out
-    inputs, outputs = train_data.inputs.to(device), train_data.outputs.to(device)
+    streamed = not isinstance(train_data.inputs, torch.Tensor)
+    if not streamed:
+        inputs, outputs = train_data.inputs.to(device), train_data.outputs.to(device)
     loss_fn = LOSSES[config.loss]
     loss_kwargs = {"grid": plan.spec["grid"]} if config.loss == "h1" else {}
     n = len(train_data)
+    procs = distributed.current()
+    stepped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if procs.distributed else model  # averages the gradients of the processes' shares
     best = min((row["train_loss"] for row in state.history), default=math.inf)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if procs.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(range(state.epoch, config.epochs), initial=state.epoch, total=config.epochs,
-               unit="epoch", disable=not progress, desc=f"train {config.model}")
+               unit="epoch", disable=not progress or not procs.main, desc=f"train {config.model}")
     for epoch in bar:
         tick = time.perf_counter()
         model.train()
         total, seen = 0.0, 0
-        for idx in torch.randperm(n, generator=state.shuffle).split(config.batch_size):
-            idx = idx.to(device)
-            x, y = inputs[idx], outputs[idx]
-            pred = norm_out.decode(model(norm_in.encode(x)))
+        shares = [procs.share(batch) for batch in torch.randperm(n, generator=state.shuffle).split(config.batch_size)]
+        reads = _streamed_batches(train_data, [idx for idx, _ in shares], stream_workers, device) if streamed \
+            else None
+        for idx, weight in shares:
+            if streamed:
+                x, y = (t.to(device, non_blocking=True) for t in next(reads))
+            else:
+                idx = idx.to(device)
+                x, y = inputs[idx], outputs[idx]
+            pred = norm_out.decode(stepped(norm_in.encode(x)))
             loss = loss_fn(pred, y, **loss_kwargs)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if procs.distributed:  # every process stops together
+                finite = procs.sum([0.0 if finite else 1.0], device)[0] == 0
+            if not finite:
                 raise TrainingDivergedError(
                     f"training diverged at epoch {epoch + 1} (loss {loss.item()}); {_kept(epoch, out_dir)}"
                 )
             state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight if procs.distributed else loss).backward()
             state.optimizer.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
+            if weight:
+                total += loss.item() * len(idx)
+                seen += len(idx)
         state.scheduler.step()
+        total, seen = procs.sum([total, seen], device)
         train_loss = total / seen
         if train_loss > DIVERGENCE_FACTOR * best:
             raise TrainingDivergedError(
@@ -359,13 +439,14 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
                 f"{_kept(epoch, out_dir)}"
             )
         best = min(best, train_loss)
-        tests = {label: evaluate_rel_l2(surrogate, data) for label, data in test_sets.items()}
+        tests = {label: _shared_rel_l2(surrogate, data, procs, device) for label, data in test_sets.items()}
         state.elapsed += time.perf_counter() - tick
         state.epoch = epoch + 1
         state.history.append({"epoch": epoch + 1, "train_loss": train_loss, "test_rel_l2": tests,
                               "lr": state.optimizer.param_groups[0]["lr"], "seconds": state.elapsed})
-        save_torch(_checkpoint(plan, state, n), out_dir / CHECKPOINT)
-        save_jsonl(state.history, out_dir / "metrics.jsonl")
+        if procs.main:
+            save_checkpoint(_checkpoint(plan, state, n), out_dir / CHECKPOINT)
+            save_jsonl(state.history, out_dir / "metrics.jsonl")
         bar.set_postfix(loss=f"{train_loss:.4f}", **{f"test{k}": f"{v:.4f}" for k, v in tests.items()})
     bar.close()
     return state
@@ -390,9 +471,13 @@ def assemble_report(plan: TrainingPlan, state: TrainingState, train_data: FieldD
                  if k in train_data.provenance},
         "data_sha256": plan.fingerprint["sha256"],
     }
-    save_json(report, plan.out_dir / "report.json")
-    if figures:
-        write_figures(state.surrogate, test_sets, state.history, plan.out_dir)
+    procs = distributed.current()
+    if procs.distributed:
+        report["processes"] = procs.world
+    if procs.main:
+        save_json(report, plan.out_dir / "report.json")
+        if figures:
+            write_figures(state.surrogate, test_sets, state.history, plan.out_dir)
     return report
 
 
@@ -407,12 +492,15 @@ def train(
     progress: bool = True,
     figures: bool = True,
     device: str | torch.device = "cpu",
+    stream_workers: int = 1,
 ) -> dict[str, Any]:
     """Train on ``train_data``; evaluate on every test set each epoch.
 
     Args:
         config: model, optimiser and schedule.
-        train_data: ``(N, C_in, *S)`` inputs and ``(N, C_out, *S)`` outputs.
+        train_data: ``(N, C_in, *S)`` inputs and ``(N, C_out, *S)`` outputs, in memory or read
+            on demand (:func:`oplearn.data.stream.open_streamed`, through ``stream_workers``
+            reader processes).
         test_sets: label (usually the resolution) -> dataset; evaluated after every epoch.
         out_dir: run directory (created); holds checkpoint, metrics, report and figures.
         model: a model the user built, any ``nn.Module`` mapping ``(B, C_in, *S)`` to
@@ -431,7 +519,7 @@ def train(
     plan = plan_training(config, train_data, test_sets, out_dir, model=model, resume=resume,
                          device=device)
     state = _initial_state(plan, train_data)
-    state = execute_training(plan, state, train_data, test_sets, progress)
+    state = execute_training(plan, state, train_data, test_sets, progress, stream_workers)
     return assemble_report(plan, state, train_data, test_sets, figures)
 
 
