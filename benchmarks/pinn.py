@@ -7,7 +7,8 @@ against the exact or reference solution and wall time, one run each on this mach
 Groups: poisson (poisson2d with Gauss-Newton at its defaults, L-BFGS 2000 iterations, Adam 5000
 steps), helmholtz, burgers, allen-cahn, inverse (Burgers' viscosity), twobody (the three two-body
 problems at d = 1,000; twobody-10k: at d = 10,000), twobody-100k (Allen-Cahn two-body at
-d = 100,000), deepxde
+d = 100,000), inverse-oracle (how well the 200 noisy observations of burgers-viscosity
+determine the viscosity at all: its least-squares fit through the exact solution), deepxde
 (DeepXDE's own example set-ups on poisson2d and burgers, in its own environment: see
 benchmarks/pinn_deepxde.py; its error is computed here, against the same exact or reference
 values as ours). Our rows use each problem's defaults (`oplearn info --pinn NAME`) unless the row
@@ -49,6 +50,7 @@ GROUPS = {
                                  for name in ("poisson-twobody", "allen-cahn-twobody", "sine-gordon-twobody")]
        for d in (1000, 10_000)},
     "twobody-100k": [("allen-cahn-twobody", {"steps": TWO_BODY_STEPS[100_000]}, 100_000)],
+    "inverse-oracle": [],
     "deepxde": [],
 }
 KEYS = ("problem", "optimizer", "dim", "rel_l2", "train_seconds", "steps", "stop_reason", "parameters",
@@ -80,6 +82,28 @@ def radial_baseline(name: str, dim: int, settings: dict) -> float:
         bubble = 1 - (x ** 2).sum(dim=1)
         num, den, ff = num + float(bubble @ exact), den + float(bubble @ bubble), ff + float(exact @ exact)
     return float(np.sqrt(max(ff - num ** 2 / den, 0.0) / ff))
+
+
+def inverse_oracle(seeds: int = 6) -> dict:
+    """What the observations of ``burgers-viscosity`` allow: the viscosity that fits them best in
+    least squares through the exact solution (Cole-Hopf), for seeds 0..seeds-1 (seed 0 is the
+    PINN row's)."""
+    from scipy.optimize import minimize_scalar
+
+    from oplearn.pinn.references import burgers_cole_hopf
+
+    true = 0.01 / np.pi
+    errors = []
+    for seed in range(seeds):
+        points, observed = get("burgers-viscosity", None, seed).observations
+        x, t, values = points[:, 0].numpy(), points[:, 1].numpy(), observed.numpy()
+        fit = minimize_scalar(lambda nu: float(((burgers_cole_hopf(x, t, nu) - values) ** 2).sum()),  # noqa: B023
+                              bounds=(0.5 * true, 2 * true), method="bounded", options={"xatol": 1e-10})
+        errors.append((fit.x - true) / true)
+    print(f"oracle burgers-viscosity: least-squares nu through the exact solution off by "
+          f"{', '.join(f'{100 * e:+.2f}%' for e in errors)} (seeds 0..{seeds - 1})", flush=True)
+    return {"problem": "burgers-viscosity", "library": "exact-solution least squares", "optimizer": None,
+            "dim": None, "steps": None, "unknowns_rel_error_by_seed": errors}
 
 
 def deepxde(name: str) -> dict:
@@ -118,6 +142,8 @@ def main() -> None:
     for group in groups:
         for name, overrides, dim in GROUPS[group]:
             _record({**ours(name, overrides, dim), "group": group})
+        if group == "inverse-oracle":
+            _record({**inverse_oracle(), "group": group})
         if group == "deepxde":
             for name in ("poisson2d", "burgers"):
                 _record({**deepxde(name), "group": group})

@@ -267,11 +267,16 @@ def _training_options(func):
 def train(data_files, test_files, out, config_file, subsample, train_samples, holdout, resume,
           quiet, stream, stream_workers, nproc, **options) -> None:
     """Train a model; evaluate it on every test set after each epoch."""
+    import dataclasses
+
+    import torch
+
     from oplearn.data.dataset import load
     from oplearn.errors import InvalidInputError
     from oplearn.train import distributed
     from oplearn.train.config import TrainConfig, load_yaml
     from oplearn.train.trainer import CHECKPOINT, plan_training
+    from oplearn.train.trainer import _initial_state as initial_state
     from oplearn.train.trainer import train as run_training
 
     launching = nproc > 1 and not distributed.launched_by_torchrun()
@@ -302,9 +307,12 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
             raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
         data, held = data.split(len(data) - n_test)
         tests[str(held.resolution)] = held.load() if stream else held  # test sets live in memory
-    if launching:  # every check first (in this process), then the processes
-        plan_training(config, data, tests, out, resume=resume, device=options["device"])
-        sys.exit(_launch(nproc, click.get_current_context().obj["argv"]))
+    if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
+        plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
+        initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
+        del data, tests, plan  # the processes load their own
+        argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
+        sys.exit(_launch(nproc, argv))
     try:
         report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
                               device=options["device"], stream_workers=stream_workers)

@@ -56,6 +56,10 @@ def test_verify_accepts_a_whole_set_and_names_what_is_wrong_otherwise(tmp_path, 
     bad[5, 0, 1, 1] = np.nan
     with pytest.raises(DataFileError, match="c_nan.h5: inputs contain NaN"):
         verify(files[:2] + [_shard(tmp_path / "c_nan.h5", bad, 2, 3, 4, 6)])
+    write_file(tmp_path / "grid.h5", x[4:], x[4:, :, :2, :2], {**BASE, "shard": {"index": 2, "count": 3, "start": 4,
+                                                                          "stop": 6}})
+    with pytest.raises(DataFileError, match="do not match"):
+        verify(files[:2] + [tmp_path / "grid.h5"])
     truncated = tmp_path / "t.h5"
     truncated.write_bytes(files[2].read_bytes()[:500])
     with pytest.raises(DataFileError, match="t.h5"):

@@ -13,6 +13,7 @@ import torch
 from oplearn.data import load
 from oplearn.data.hdf5 import FORMAT, write_file
 from oplearn.data.stream import open_streamed
+from oplearn.errors import DataFileError
 from oplearn.train import TrainConfig, train
 from oplearn.train.normalizer import ChannelNormalizer
 from oplearn.train.trainer import data_fingerprint
@@ -54,6 +55,19 @@ def test_lazy_fields_read_what_load_reads(tmp_path, time_steps):
     torch.testing.assert_close(streamed.std, fitted.std, rtol=1e-5, atol=0)
 
 
+def test_a_single_generated_file_has_the_fingerprint_of_its_load_and_nan_is_refused(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((10, 1, 9, 9)).astype(np.float32)
+    shard = {"index": 0, "count": 1, "start": 0, "stop": 10}  # what `oplearn generate` records
+    write_file(tmp_path / "one.h5", x, x, {**BASE, "resolution": 9, "samples_total": 10, "shard": shard})
+    assert data_fingerprint(open_streamed(tmp_path / "one.h5")) == data_fingerprint(load(tmp_path / "one.h5"))
+    x[9, 0, 4, 4] = np.nan  # in the part a run holds out for testing
+    write_file(tmp_path / "nan.h5", x, x, {**BASE, "resolution": 9, "samples_total": 10})
+    _, held = open_streamed(tmp_path / "nan.h5").split(9)
+    with pytest.raises(DataFileError, match="NaN"):
+        held.load()
+
+
 def test_streamed_training_matches_training_from_memory(tmp_path):
     files = _shards(tmp_path)
     config = TrainConfig(epochs=3, batch_size=4, model_kwargs=SMALL)
@@ -65,15 +79,18 @@ def test_streamed_training_matches_training_from_memory(tmp_path):
     assert a["data_sha256"] == b["data_sha256"]
 
 
+# VmHWM, the peak resident memory of this program since it started (ru_maxrss would also count
+# the forked copy of the parent before exec: the whole pytest process)
 MEASURE = """
-import json, resource, sys
+import json, sys
 from oplearn.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+status = open("/proc/self/status").read()
+print(json.dumps({"code": code, "peak_kb": int(status.split("VmHWM:")[1].split()[0])}))
 """
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak from /proc/self/status")
 def test_a_dataset_larger_than_the_process_memory_trains(tmp_path):
     """1.5 GB of training inputs (compressed on disk to a few MB); the training process, reading
     the batches itself, stays far below that in resident memory, where loading would need it all."""
@@ -99,6 +116,6 @@ def test_a_dataset_larger_than_the_process_memory_trains(tmp_path):
         check=True, capture_output=True, text=True)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["code"] == 0 and json.loads((out / "report.json").read_text())["train_samples"] > 1300
-    peak_mb = measured["self_kb"] / 1024  # one process: it reads the batches itself
+    peak_mb = measured["peak_kb"] / 1024  # one process: it reads the batches itself
     assert peak_mb < 0.6 * dataset_mb, (measured, dataset_mb)
     print(f"peak resident memory {peak_mb:.0f} MB, training inputs {dataset_mb:.0f} MB")

@@ -18,19 +18,12 @@ from oplearn.errors import DataFileError, InvalidInputError
 NEURALOPERATOR_DARCY_VALUES = (3.0, 12.0)
 
 
-@dataclass
-class FieldDataset:
-    """Pairs of input and output fields.
+class PairedFields:
+    """What a set of input/output field pairs offers, in memory or read on demand: its length,
+    grid, resolution, and the first samples or a split (subclasses give ``_slice``)."""
 
-    Attributes:
-        inputs: ``(N, C_in, *S)`` float32 tensor.
-        outputs: ``(N, C_out, *S)`` float32 tensor; a time series stored as ``(N, T, C, *S)`` is
-            loaded as ``(N, T * C, *S)`` (time-major channels, ``provenance["time_steps"] = T``).
-        provenance: where the data came from (PDE, parameters, grid, seed, ...).
-    """
-
-    inputs: torch.Tensor
-    outputs: torch.Tensor
+    inputs: Any
+    outputs: Any
     provenance: dict[str, Any]
 
     def __len__(self) -> int:
@@ -44,17 +37,37 @@ class FieldDataset:
     def grid(self) -> str:
         return self.provenance.get("grid", "node")
 
-    def split(self, n_first: int) -> tuple[FieldDataset, FieldDataset]:
+    def split(self, n_first: int) -> tuple[Any, Any]:
         """The first ``n_first`` samples and the rest."""
         if not 0 < n_first < len(self):
             raise InvalidInputError(f"cannot split {len(self)} samples at {n_first}")
-        head = FieldDataset(self.inputs[:n_first], self.outputs[:n_first], self.provenance)
-        tail = FieldDataset(self.inputs[n_first:], self.outputs[n_first:], self.provenance)
-        return head, tail
+        return self._slice(0, n_first), self._slice(n_first, len(self))
 
-    def take(self, n: int) -> FieldDataset:
+    def take(self, n: int) -> Any:
         """The first ``n`` samples (all if ``n`` is larger)."""
-        return FieldDataset(self.inputs[:n], self.outputs[:n], self.provenance)
+        return self._slice(0, min(n, len(self)))
+
+    def _slice(self, first: int, last: int) -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class FieldDataset(PairedFields):
+    """Pairs of input and output fields.
+
+    Attributes:
+        inputs: ``(N, C_in, *S)`` float32 tensor.
+        outputs: ``(N, C_out, *S)`` float32 tensor; a time series stored as ``(N, T, C, *S)`` is
+            loaded as ``(N, T * C, *S)`` (time-major channels, ``provenance["time_steps"] = T``).
+        provenance: where the data came from (PDE, parameters, grid, seed, ...).
+    """
+
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    provenance: dict[str, Any]
+
+    def _slice(self, first: int, last: int) -> FieldDataset:
+        return FieldDataset(self.inputs[first:last], self.outputs[first:last], self.provenance)
 
 
 def check_subsample(grid: str, s: int, factor: int) -> None:

@@ -113,8 +113,7 @@ def _inspect(paths: Sequence[str | os.PathLike]) -> ShardSet:
                 count = inputs.shape[0]
             except (KeyError, OSError, TypeError, ValueError) as exc:
                 raise DataFileError(f"{path}: corrupt dataset file ({exc})") from None
-            if outputs.shape[0] != count:
-                raise DataFileError(f"{path}: {count} inputs but {outputs.shape[0]} outputs")
+            _check_shapes(path, provenance, inputs.shape, outputs.shape)
         provenances.append(provenance)
         counts.append(count)
         shapes.append(shape)
@@ -128,6 +127,14 @@ def _inspect(paths: Sequence[str | os.PathLike]) -> ShardSet:
     provenance = {k: v for k, v in provenances[first].items() if k != "shard"}
     return ShardSet(tuple(paths[i] for i in order), ranges, ranges[-1][1], shapes[first], provenance,
                     "shard" in provenances[first])
+
+
+def _check_shapes(path: Path, provenance: dict[str, Any], inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:
+    """The checks :func:`oplearn.data.hdf5.read_file` makes, on the shapes alone."""
+    ndim = int(provenance.get("ndim", len(inputs) - 2))
+    if (inputs[0] != outputs[0] or len(inputs) != ndim + 2 or len(outputs) not in (ndim + 2, ndim + 3)
+            or inputs[2:] != outputs[len(outputs) - ndim:]):
+        raise DataFileError(f"{path}: inputs {inputs} and outputs {outputs} do not match")
 
 
 def _blocks(dataset: h5py.Dataset):

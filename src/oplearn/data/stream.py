@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 import torch
 
-from oplearn.data.dataset import check_subsample
+from oplearn.data.dataset import PairedFields, check_subsample
+from oplearn.data.hdf5 import read_provenance
 from oplearn.data.shards import _inspect
 from oplearn.errors import DataFileError, InvalidInputError
 
@@ -106,43 +107,34 @@ class LazyFields:
             self._files[index] = h5py.File(self.paths[index], "r")
         return self._files[index]
 
+    def close(self) -> None:
+        """Close this process's file handles (they reopen when read again)."""
+        for handle in self._files.values():
+            handle.close()
+        self._files = {}
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_files": {}}
 
 
-class StreamedDataset:
+class StreamedDataset(PairedFields):
     """Pairs of fields in HDF5 shard files, read on demand (see the module docstring)."""
 
     def __init__(self, inputs: LazyFields, outputs: LazyFields, provenance: dict[str, Any]):
         self.inputs, self.outputs, self.provenance = inputs, outputs, provenance
 
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    @property
-    def resolution(self) -> int:
-        return int(self.inputs.shape[-1])
-
-    @property
-    def grid(self) -> str:
-        return self.provenance.get("grid", "node")
-
-    def split(self, n_first: int) -> tuple[StreamedDataset, StreamedDataset]:
-        if not 0 < n_first < len(self):
-            raise InvalidInputError(f"cannot split {len(self)} samples at {n_first}")
-        return self._view(0, n_first), self._view(n_first, len(self))
-
-    def take(self, n: int) -> StreamedDataset:
-        return self._view(0, min(n, len(self)))
-
-    def _view(self, first: int, last: int) -> StreamedDataset:
+    def _slice(self, first: int, last: int) -> StreamedDataset:
         return StreamedDataset(self.inputs.view(first, last), self.outputs.view(first, last), self.provenance)
 
     def load(self) -> Any:
         """The samples in memory, as a :class:`~oplearn.data.dataset.FieldDataset` (a test set)."""
         from oplearn.data.dataset import FieldDataset
 
-        return FieldDataset(self.inputs[:], self.outputs[:], self.provenance)
+        data = FieldDataset(self.inputs[:], self.outputs[:], self.provenance)
+        for name, arr in (("inputs", data.inputs), ("outputs", data.outputs)):
+            if not torch.isfinite(arr).all():
+                raise DataFileError(f"{self.inputs.paths[0]}: {name} contain NaN or inf")
+        return data
 
 
 def open_streamed(paths: str | os.PathLike | Sequence[str | os.PathLike], subsample_factor: int = 1) -> StreamedDataset:
@@ -156,12 +148,12 @@ def open_streamed(paths: str | os.PathLike | Sequence[str | os.PathLike], subsam
         raise InvalidInputError("--stream reads oplearn HDF5 files; neuraloperator .pt files are loaded whole")
     shards = _inspect(paths)
     counts = [b - a for a, b in shards.ranges]
-    provenance = dict(shards.provenance)
+    provenance = read_provenance(shards.paths[0])  # as load() builds it: the same fingerprint
     in_shape, out_shape = shards.shapes["inputs"], shards.shapes["outputs"]
     merge_time = len(out_shape) == len(in_shape) + 1  # (T, C, *S): time steps become channels
     if merge_time:
         provenance["time_steps"] = int(out_shape[0])
-    if len(shards.paths) > 1:
+    if len(shards.paths) > 1 or shards.ranges[0] != (0, provenance.get("samples_total", shards.ranges[0][1])):
         provenance["shard"] = {"files": len(shards.paths), "ranges": [list(r) for r in shards.ranges]}
     if subsample_factor != 1:
         check_subsample(provenance.get("grid", "node"), in_shape[-1], subsample_factor)

@@ -4,7 +4,8 @@ The ansatz ``u = offset + factor * (W h(x) + b)`` is linear in the output layer 
 (``width + 1`` numbers), so for a linear PDE the residual is affine in them and one Gauss-Newton
 step in those parameters alone is their exact least-squares fit on the random hidden features
 ``h`` (the random-feature / extreme-learning-machine solve); for a nonlinear PDE a few damped
-steps do it. Gradient methods start from there with the solution's magnitude already right:
+steps do it. The default damping makes it a ridge-regularised fit (short of that optimum when the
+features are ill-conditioned), which keeps the output weights moderate for the training after it. Gradient methods start from there with the solution's magnitude already right:
 Adam moves each weight by about its learning rate per step, so an output of magnitude ``M``
 otherwise takes ``M / (width * lr)`` steps just to reach its size (the two-body problems at
 ``d >= 10^4`` have ``|u| ~ 100``: Adam's 3,000 steps left the error at 0.13).

@@ -95,7 +95,7 @@ def _burgers(dim, seed) -> Problem:
 register(ProblemSpec(
     "burgers", "u_t + u u_x = (0.01/pi) u_xx, x in [-1, 1], t in [0, 1], u0 = -sin(pi x), u(+-1) = 0; "
     "reference: oplearn.pdes.burgers (spectral, 8192 points)", _burgers, fixed_dim=2, label="1D + time",
-    defaults={"optimizer": "gauss-newton", "steps": 1500, "points": 2000, "width": 20, "depth": 3,
+    defaults={"optimizer": "gauss-newton", "steps": 2400, "points": 2000, "width": 20, "depth": 3,
               "resample": "rad", "resample_every": 50}))
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from oplearn.errors import InvalidInputError
+
 
 @dataclass(frozen=True)
 class Processes:
@@ -75,6 +77,9 @@ def join_from_environment(device: str) -> str:
     cuda = str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         local = int(os.environ["LOCAL_RANK"])
+        if local >= torch.cuda.device_count():
+            raise InvalidInputError(f"process {local} of this machine has no GPU: {torch.cuda.device_count()} "
+                                    "visible; use at most that many processes per machine")
         torch.cuda.set_device(local)
         dist.init_process_group("nccl")
         return f"cuda:{local}"

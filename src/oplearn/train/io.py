@@ -72,8 +72,14 @@ def save_checkpoint(record: dict[str, Any], path: str | os.PathLike) -> None:
         torch.save({**record, DIGEST: content_digest(record)}, handle)
         handle.flush()
         os.fsync(handle.fileno())
-    if path.exists():
-        os.replace(path, previous_checkpoint(path))
+    if path.exists():  # path stays in place throughout: a hard link becomes the previous one
+        previous, link = previous_checkpoint(path), _tmp(previous_checkpoint(path))
+        try:
+            link.unlink(missing_ok=True)
+            os.link(path, link)
+            os.replace(link, previous)
+        except OSError:  # a file system without hard links
+            os.replace(path, previous)
     os.replace(_tmp(path), path)
 
 
@@ -127,5 +133,5 @@ def load_torch_data(path: str | os.PathLike) -> Any:
             raise DataFileError(f"{path}: refused: it holds objects other than tensors and plain "
                                 "data, which could run code when loaded") from None
         raise DataFileError(f"{path}: corrupt checkpoint (UnpicklingError)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001  (damaged bytes fail in many ways inside the unpickler)
         raise DataFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None

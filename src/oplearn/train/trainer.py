@@ -372,6 +372,9 @@ class _BatchReads(torch.utils.data.Dataset):
 def _streamed_batches(data: StreamedDataset, batches: list[torch.Tensor], workers: int, device: torch.device):
     """The batches, read in order by ``workers`` background processes (0: this one), two ahead
     each, into pinned memory for a GPU."""
+    if workers:  # the workers open their own handles; none inherited across the fork
+        data.inputs.close()
+        data.outputs.close()
     loader = torch.utils.data.DataLoader(_BatchReads(data, batches), batch_size=None, shuffle=False,
                                          num_workers=workers, prefetch_factor=2 if workers else None,
                                          pin_memory=device.type == "cuda")
@@ -421,9 +424,8 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
             if procs.distributed:  # every process stops together
                 finite = procs.sum([0.0 if finite else 1.0], device)[0] == 0
             if not finite:
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch + 1} (loss {loss.item()}); {_kept(epoch, out_dir)}"
-                )
+                where = f"loss {loss.item()}" if not procs.distributed else "a process's loss is not finite"
+                raise TrainingDivergedError(f"training diverged at epoch {epoch + 1} ({where}); {_kept(epoch, out_dir)}")
             state.optimizer.zero_grad(set_to_none=True)
             (loss * weight if procs.distributed else loss).backward()
             state.optimizer.step()
