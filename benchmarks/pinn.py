@@ -5,7 +5,7 @@ against the exact or reference solution and wall time, one run each on this mach
     python benchmarks/pinn.py --only burgers,deepxde  # some groups (rows merge into the file)
 
 Groups: poisson (poisson2d with Gauss-Newton at its defaults, L-BFGS 2000 iterations, Adam 5000
-steps), helmholtz, burgers, allen-cahn, inverse (Burgers' viscosity), twobody (the three two-body
+steps), helmholtz, burgers, burgers-short (370 steps), allen-cahn, inverse (Burgers' viscosity), twobody (the three two-body
 problems at d = 1,000; twobody-10k: at d = 10,000), twobody-100k (Allen-Cahn two-body at
 d = 100,000), inverse-oracle (how well the 200 noisy observations of burgers-viscosity
 determine the viscosity at all: its least-squares fit through the exact solution), deepxde
@@ -44,6 +44,7 @@ GROUPS = {
                 ("poisson2d", {"optimizer": "adam", "steps": 5000}, None)],
     "helmholtz": [("helmholtz2d", {}, None)],
     "burgers": [("burgers", {}, None), ("burgers", {"steps": 300}, None)],  # the second: DeepXDE's time
+    "burgers-short": [("burgers", {"steps": 370}, None)],  # about DeepXDE's two-thread time
     "allen-cahn": [("allen-cahn", {}, None)],
     "inverse": [("burgers-viscosity", {}, None)],
     **{f"twobody-{d // 1000}k": [(name, {"steps": TWO_BODY_STEPS[d]}, d)
