@@ -5,17 +5,18 @@ against the exact or reference solution and wall time, one run each on this mach
     python benchmarks/pinn.py --only burgers,deepxde  # some groups (rows merge into the file)
 
 Groups: poisson (poisson2d with Gauss-Newton at its defaults, L-BFGS 2000 iterations, Adam 5000
-steps), helmholtz, burgers, burgers-short (370 steps), allen-cahn, inverse (Burgers' viscosity), twobody (the three two-body
-problems at d = 1,000; twobody-10k: at d = 10,000), twobody-100k (Allen-Cahn two-body at
-d = 100,000), inverse-oracle (how well the 200 noisy observations of burgers-viscosity
-determine the viscosity at all: its least-squares fit through the exact solution), deepxde
-(DeepXDE's own example set-ups on poisson2d and burgers, in its own environment: see
-benchmarks/pinn_deepxde.py; its error is computed here, against the same exact or reference
-values as ours). Our rows use each problem's defaults (`oplearn info --pinn NAME`) unless the row
-says otherwise. Two-body rows also give `radial_baseline_rel_l2`, the error of the best multiple of
-the bubble ``1 - |x|^2`` on the same evaluation points: at large d the exact solution is close to
-it (``S(x)`` is nearly the constant ``sin(1) sum c_i``), so an error is meaningful only below it.
-`train_seconds` is the optimisation alone (with the output layer's least-squares fit); `total_seconds` the whole solve call
+steps), helmholtz, burgers (defaults, and 300 steps), burgers-short (370 steps), allen-cahn,
+inverse (Burgers' viscosity), inverse-oracle (how well its 200 noisy observations determine the
+viscosity at all: the least-squares fit through the exact solution), twobody-1k and twobody-10k
+(the three two-body problems at d = 1,000 and 10,000), twobody-100k (Allen-Cahn two-body at
+d = 100,000), deepxde (DeepXDE's own example set-ups on poisson2d and burgers, in its own
+environment: see benchmarks/pinn_deepxde.py; its error is computed here, against the same exact
+or reference values as ours). Our rows use each problem's defaults (`oplearn info --pinn NAME`)
+unless the row says otherwise. Two-body rows also give `radial_baseline_rel_l2`, the error of the
+best multiple of the bubble ``1 - |x|^2`` on the same evaluation points: at large d the exact
+solution is close to it (``S(x)`` is nearly the constant ``sin(1) sum c_i``), so an error is
+meaningful only below it. `train_seconds` is the optimisation alone (with the output layer's
+least-squares fit); `total_seconds` the whole solve call
 (set-up, reference solution, evaluation). Each row records the torch threads it ran with.
 """
 
