@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from oplearn.data.hdf5 import write_file
 from oplearn.train.distributed import Processes
 from oplearn.train.io import load_checkpoint, previous_checkpoint
 
@@ -28,14 +27,6 @@ def test_shares_cover_the_batch_once_and_weights_average_to_the_batch_mean(size,
     losses = torch.rand(size, dtype=torch.float64)  # per-sample losses: each share's mean, weighted
     averaged = sum(weight * float(losses[idx - 100].mean()) for idx, weight in shares) / world
     assert averaged == pytest.approx(float(losses.mean()), rel=1e-12)
-
-
-def _dataset(path, n=41, s=17):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, 1, s, s)).astype(np.float32)
-    write_file(path, x, np.cumsum(x, axis=-1) / s,
-               {"pde": "toy", "params": {}, "grid": "node", "ndim": 2, "resolution": s, "seed": 0, "samples_total": n})
-    return path
 
 
 def _command(data, epochs, *extra):
@@ -60,8 +51,8 @@ def _assert_same_training(a_dir, b_dir):
     return reports
 
 
-def test_two_processes_take_the_same_steps_as_one(tmp_path):
-    data = _dataset(tmp_path / "d.h5")
+def test_two_processes_take_the_same_steps_as_one(tmp_path, make_h5):
+    data = make_h5(n=41)
     _run(_command(data, 6, "--out", str(tmp_path / "one")))
     _run(_command(data, 6, "--out", str(tmp_path / "two"), "--nproc", "2"))
     one, two = _assert_same_training(tmp_path / "one", tmp_path / "two")
@@ -70,8 +61,8 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path):
         ["checkpoint.prev.pt", "checkpoint.pt", "metrics.jsonl", "report.json"]  # one writer
 
 
-def test_all_processes_killed_then_resumed_with_one_reaches_the_same_end(tmp_path):
-    data = _dataset(tmp_path / "d.h5")
+def test_all_processes_killed_then_resumed_with_one_reaches_the_same_end(tmp_path, make_h5):
+    data = make_h5(n=41)
     epochs = 40
     _run(_command(data, epochs, "--out", str(tmp_path / "clean")))
     run = tmp_path / "killed"

@@ -33,8 +33,7 @@ class ShardSet:
     Attributes:
         paths: the files in sample order; ranges: their ``(start, stop)`` sample ranges;
         samples: the dataset's total; shapes: per-sample shapes of ``inputs`` and ``outputs``;
-        provenance: the dataset's provenance (that of the first shard, shard record removed);
-        shard_records: whether the files carry shard records (files of ``oplearn generate`` do).
+        provenance: the first shard's provenance, its own shard record included.
     """
 
     paths: tuple[Path, ...]
@@ -42,7 +41,6 @@ class ShardSet:
     samples: int
     shapes: dict[str, tuple[int, ...]]
     provenance: dict[str, Any]
-    shard_records: bool
 
 
 def verify(paths: Sequence[str | os.PathLike]) -> ShardSet:
@@ -72,7 +70,7 @@ def merge(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> ShardSe
     if out.resolve() in {p.resolve() for p in shards.paths}:
         raise InvalidInputError(f"{out} is one of the shards; choose another --out")
     provenance = dict(shards.provenance)
-    if shards.shard_records:
+    if "shard" in provenance:  # files of `oplearn generate`: the record of a --shard 0/1 run
         provenance["shard"] = {"index": 0, "count": 1, "start": 0, "stop": shards.samples}
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -124,9 +122,7 @@ def _inspect(paths: Sequence[str | os.PathLike]) -> ShardSet:
             raise DataFileError(f"{paths[i]}: samples of shape {shapes[i]} differ from {paths[first]}'s "
                                 f"{shapes[first]}")
     ranges = tuple(_shard_range(provenances[i], counts[i])[:2] for i in order)
-    provenance = {k: v for k, v in provenances[first].items() if k != "shard"}
-    return ShardSet(tuple(paths[i] for i in order), ranges, ranges[-1][1], shapes[first], provenance,
-                    "shard" in provenances[first])
+    return ShardSet(tuple(paths[i] for i in order), ranges, ranges[-1][1], shapes[first], provenances[first])
 
 
 def _check_shapes(path: Path, provenance: dict[str, Any], inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from oplearn.data.dataset import PairedFields, check_subsample
-from oplearn.data.hdf5 import read_provenance
 from oplearn.data.shards import _inspect
 from oplearn.errors import DataFileError, InvalidInputError
 
@@ -148,7 +147,7 @@ def open_streamed(paths: str | os.PathLike | Sequence[str | os.PathLike], subsam
         raise InvalidInputError("--stream reads oplearn HDF5 files; neuraloperator .pt files are loaded whole")
     shards = _inspect(paths)
     counts = [b - a for a, b in shards.ranges]
-    provenance = read_provenance(shards.paths[0])  # as load() builds it: the same fingerprint
+    provenance = dict(shards.provenance)  # as load() builds it: the same fingerprint
     in_shape, out_shape = shards.shapes["inputs"], shards.shapes["outputs"]
     merge_time = len(out_shape) == len(in_shape) + 1  # (T, C, *S): time steps become channels
     if merge_time:

@@ -83,6 +83,10 @@ def _burgers_conditions():
     return [Dirichlet(0.0), Initial(lambda x: -torch.sin(PI * x[:, 0]))]
 
 
+BURGERS_SETTINGS = {"optimizer": "gauss-newton", "steps": 2400, "points": 2000, "width": 20, "depth": 3,
+                    "resample": "rad", "resample_every": 50}
+
+
 def _burgers(dim, seed) -> Problem:
     return Problem(
         domain=_burgers_domain(),
@@ -95,8 +99,7 @@ def _burgers(dim, seed) -> Problem:
 register(ProblemSpec(
     "burgers", "u_t + u u_x = (0.01/pi) u_xx, x in [-1, 1], t in [0, 1], u0 = -sin(pi x), u(+-1) = 0; "
     "reference: oplearn.pdes.burgers (spectral, 8192 points)", _burgers, fixed_dim=2, label="1D + time",
-    defaults={"optimizer": "gauss-newton", "steps": 2400, "points": 2000, "width": 20, "depth": 3,
-              "resample": "rad", "resample_every": 50}))
+    defaults=BURGERS_SETTINGS))
 
 
 OBSERVATIONS, NOISE = 200, 0.01
@@ -122,8 +125,7 @@ def _burgers_viscosity(dim, seed) -> Problem:
 register(ProblemSpec(
     "burgers-viscosity", "inverse: Burgers' viscosity (true 0.01/pi, initial guess 0.05) from 200 "
     "observations of the reference solution with 1% Gaussian noise", _burgers_viscosity, fixed_dim=2, label="1D + time",
-    defaults={"optimizer": "gauss-newton", "steps": 500, "points": 2000, "width": 20, "depth": 3,
-              "resample": "rad", "resample_every": 50}))
+    defaults={**BURGERS_SETTINGS, "steps": 500}))
 
 
 # --------------------------------------------------------------------------- Allen-Cahn

@@ -20,12 +20,17 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    path = Path(path)
+def _save_synced(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path``'s temporary name, flushed to disk (not yet renamed)."""
     with open(_tmp(path), "wb") as handle:
         torch.save(obj, handle)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    path = Path(path)
+    _save_synced(obj, path)
     os.replace(_tmp(path), path)
 
 
@@ -68,10 +73,7 @@ def save_checkpoint(record: dict[str, Any], path: str | os.PathLike) -> None:
     """Write ``record`` with its :func:`content_digest` atomically, keeping the checkpoint it
     replaces as :func:`previous_checkpoint` (the last two survive any kill)."""
     path = Path(path)
-    with open(_tmp(path), "wb") as handle:
-        torch.save({**record, DIGEST: content_digest(record)}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    _save_synced({**record, DIGEST: content_digest(record)}, path)
     if path.exists():  # path stays in place throughout: a hard link becomes the previous one
         previous, link = previous_checkpoint(path), _tmp(previous_checkpoint(path))
         try:
