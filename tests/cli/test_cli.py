@@ -77,7 +77,12 @@ def test_generate_info_train_evaluate_round_trip(capsys, tmp_path, darcy_files):
     report = json.loads((run / "report.json").read_text())
     assert set(report["test_rel_l2"]) == {"17", "17-train"} and report["train_resolution"] == 9
     code, out, _ = run_cli(capsys, "evaluate", run, "--data", darcy_files / "test.h5")
-    assert code == 0 and "s = 17" in out
+    assert code == 0 and "s = 17" in out and "float32" in out
+    code, out, _ = run_cli(capsys, "evaluate", run, "--data", darcy_files / "test.h5", "--precision", "bfloat16")
+    exact, reduced = (json.loads((run / f"evaluation_s17_test{suffix}.json").read_text())
+                      for suffix in ("", "_bfloat16"))
+    assert code == 0 and reduced["precision"] == "bfloat16" and reduced["ms_per_sample"] > 0
+    assert abs(reduced["test_rel_l2"] - exact["test_rel_l2"]) < 0.05 * exact["test_rel_l2"]
     code, out, err = run_cli(capsys, "train", "--data", darcy_files / "train.h5", "--out", run,
                              "--epochs", "2")
     assert_one_line_error(code, err, "--resume")
@@ -327,9 +332,10 @@ def test_generic_options_map_to_each_models_own_names(capsys, tmp_path, darcy_fi
                                "--epochs", "1", "--quiet", "--model", model, flag, value)
         assert code == 0, err
         report = json.loads((out / "report.json").read_text())
-        assert report["config"]["model_kwargs"] == {own: value}
-        direct = build(model, **{own: value})  # the model's own name for the same option
-        assert report["parameters"] == count_parameters(direct) != count_parameters(build(model))
+        kwargs = report["config"]["model_kwargs"]  # the transformer's modes also cut to the 17-point grid
+        assert kwargs[own] == value and set(kwargs) <= {own, "modes"}
+        direct = build(model, **kwargs)  # the model's own name for the same option
+        assert report["parameters"] == count_parameters(direct) != count_parameters(build(model, **{**kwargs, own: 2 * value}))
 
 
 def test_info_shows_a_problems_parameters_with_defaults_and_ranges(capsys):

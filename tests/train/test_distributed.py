@@ -36,7 +36,8 @@ def _command(data, epochs, *extra):
 
 
 def _run(command):
-    subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
 
 
 def _assert_same_training(a_dir, b_dir):

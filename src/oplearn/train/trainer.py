@@ -33,6 +33,7 @@ from oplearn import models
 from oplearn.data.dataset import FieldDataset
 from oplearn.data.stream import LazyFields, StreamedDataset
 from oplearn.errors import DataFileError, InvalidInputError, TrainingDivergedError
+from oplearn.models.layers.spectral_conv import resolvable_modes
 from oplearn.train import distributed
 from oplearn.train.config import TrainConfig
 from oplearn.train.figures import plot_curves, plot_predictions
@@ -45,34 +46,11 @@ from oplearn.train.io import (
 )
 from oplearn.train.losses import LOSSES, relative_l2
 from oplearn.train.normalizer import ChannelNormalizer
+from oplearn.train.surrogate import Surrogate
 
 CHECKPOINT = "checkpoint.pt"
 CUSTOM_MODEL = "custom"  # config.model of a run whose model the user built and passed to train()
 DIVERGENCE_FACTOR = 1e3  # an epoch loss this many times the best so far counts as divergence
-
-
-@dataclass
-class Surrogate:
-    """A trained model with its normalisers: maps physical inputs to physical outputs."""
-
-    model: nn.Module
-    normalizer_in: ChannelNormalizer
-    normalizer_out: ChannelNormalizer
-
-    @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """``(N, C_in, *S) -> (N, C_out, *S)`` in physical units, in evaluation mode, computed
-        on the model's device and returned on the inputs' device."""
-        self.model.eval()
-        device = self.normalizer_in.mean.device
-        outs = [self.normalizer_out.decode(self.model(self.normalizer_in.encode(x.to(device))))
-                for x in inputs.split(batch_size)]
-        return torch.cat(outs).to(inputs.device)
-
-    def to(self, device: torch.device | str) -> Surrogate:
-        for module in (self.model, self.normalizer_in, self.normalizer_out):
-            module.to(device)
-        return self
 
 
 def build_model(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
@@ -86,6 +64,31 @@ def build_model(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
     kwargs.update(in_channels=data_spec["in_channels"], out_channels=data_spec["out_channels"],
                   ndim=data_spec["ndim"], grid=data_spec["grid"])
     return models.build(config.model, **kwargs)
+
+
+def fit_modes_to_grid(config: TrainConfig, spatial: tuple[int, ...]) -> TrainConfig:
+    """``config`` with its model's Fourier ``modes`` (given or default) cut, axis by axis, to
+    those the training grid ``spatial`` resolves (:func:`resolvable_modes`); unchanged for models
+    without them and for patch models (whose modes count on the patches). A model trained at
+    16 x 16 with 12 modes would otherwise carry weights no sample ever trained and use them on
+    every finer grid."""
+    spec = models.entry(config.model)
+    kwargs, options = spec.resolve(config.model_kwargs), spec.options()
+    own = spec.aliases.get("modes", "modes")  # the model's name for the shared option
+    if own not in options or config.model == "mg-tfno" or kwargs.get("patch_levels", 0):
+        return config
+    modes = kwargs.get(own, options[own])
+    if modes is None:
+        return config
+    wanted = [modes] * len(spatial) if isinstance(modes, int) else list(modes)
+    if len(wanted) != len(spatial):
+        return config  # the model refuses it when built, with its own message
+    fitted = [min(m, cap) for m, cap in zip(wanted, resolvable_modes(spatial), strict=True)]
+    if fitted == wanted:
+        return config
+    model_kwargs = {k: v for k, v in config.model_kwargs.items() if spec.aliases.get(k, k) != own}
+    model_kwargs[own] = fitted
+    return TrainConfig.from_dict({**config.to_dict(), "model_kwargs": model_kwargs})
 
 
 def _data_spec(data: FieldDataset) -> dict[str, Any]:
@@ -117,9 +120,10 @@ def _schedule(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def evaluate_rel_l2(surrogate: Surrogate, data: FieldDataset) -> float:
-    """Mean relative L2 error of ``surrogate`` on ``data`` (physical units)."""
-    pred = surrogate.predict(data.inputs)
+def evaluate_rel_l2(surrogate: Surrogate, data: FieldDataset, precision: str = "float32") -> float:
+    """Mean relative L2 error of ``surrogate`` on ``data`` (physical units), its matrix products
+    in ``precision`` (:meth:`Surrogate.predict`)."""
+    pred = surrogate.predict(data.inputs, precision=precision)
     return float(relative_l2(pred, data.outputs))
 
 
@@ -263,6 +267,8 @@ def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict
         _check_same_data(ckpt, spec, fingerprint, out_dir)
     elif model is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "model": CUSTOM_MODEL, "model_kwargs": {}})
+    else:
+        config = fit_modes_to_grid(config, tuple(train_data.inputs.shape[2:]))
     torch.manual_seed(config.seed)  # initialisation of a registry model, and any later draws
     if model is None:
         model = build_model(config, spec)

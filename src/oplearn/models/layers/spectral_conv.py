@@ -23,6 +23,16 @@ def _kept_counts(spatial: Sequence[int], modes: Sequence[int]) -> list[int]:
     return [min(m, n // 2) for n, m in lead] + [min(last[1], last[0] // 2 + 1)]
 
 
+def resolvable_modes(spatial: Sequence[int]) -> tuple[int, ...]:
+    """The most modes per axis a grid of ``spatial`` points holds strictly below its Nyquist
+    frequency, counted as :class:`SpectralConv` counts them: ``(n - 1) // 2`` of each sign on
+    leading axes, ``(n + 1) // 2`` non-negative ones on the last. A weight for a mode beyond these
+    is never trained on that grid (or, at the Nyquist frequency, trained on two aliased modes at
+    once), yet a finer grid would use it."""
+    *lead, last = spatial
+    return tuple((n - 1) // 2 for n in lead) + ((last + 1) // 2,)
+
+
 def _take_low(x: torch.Tensor, dim: int, k: int, last: bool) -> torch.Tensor:
     """Along ``dim`` (laid out ``[0..m-1, -m..-1]`` on leading axes, ``[0..m-1]`` on the last),
     keep frequencies ``0..k-1`` (and ``-k..-1``)."""
