@@ -12,7 +12,7 @@ Groups (each a section of the results file, measured in one run of this script):
   evaluation and checkpoint), the ratio, and both runs' final test errors.
 - ``datagen``: `oplearn.data.generate("darcy")` of 1000 samples at 129 x 129 with 1 and 2 workers:
   samples per second (the whole generate call, worker start-up included) and the ratio.
-- ``memory``: peak resident memory (``ru_maxrss`` of the child and its reader process) of
+- ``memory``: peak resident memory (``ru_maxrss`` over the child and its reader process: the larger one) of
   `oplearn train` on a 6000 x 129 x 129 dataset (about 800 MB of float32) read into memory and
   streamed (``--stream``), one epoch of a small FNO (width 8, 4 modes, one layer, projection 8,
   batch 20), whose activations are small next to the data.

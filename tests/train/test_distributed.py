@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,18 @@ def _command(data, epochs, *extra):
     return [sys.executable, "-m", "oplearn", "train", "--data", str(data), "--model", "fno", "--modes", "4",
             "--width", "8", "--layers", "2", "--epochs", str(epochs), "--batch-size", "5", "--lr", "1e-2",
             "--quiet", *extra]
+
+
+def _running_with(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="ignore"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _run(command):
@@ -72,8 +85,12 @@ def test_all_processes_killed_then_resumed_with_one_reaches_the_same_end(tmp_pat
     deadline = time.time() + 120
     while time.time() < deadline and not previous_checkpoint(run / "checkpoint.pt").exists():
         time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
+    os.killpg(proc.pid, signal.SIGKILL)  # oplearn and torchrun; the ranks, in sessions of their own, follow
     proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _running_with(str(run)):
+        time.sleep(0.05)
+    assert not _running_with(str(run)), "ranks outlived their launcher"
     killed_at = load_checkpoint(run / "checkpoint.pt", fall_back=True)["epoch"]
     assert 2 <= killed_at < epochs and not (run / "report.json").exists()
     _run(_command(data, epochs, "--out", str(run), "--resume"))  # one process now

@@ -28,14 +28,18 @@ def test_resolvable_modes_are_exactly_the_ones_a_grid_trains(n):
     if n % 2:
         assert bool((wider[lead] == 0).all()) and bool((wider[lead + 1] == 0).all())  # +lead, -(lead+1)
         assert bool((wider[:, last] == 0).all())
-    else:
-        assert 2 * lead + 2 == n  # the next leading mode is the Nyquist frequency -n/2
+    else:  # the extra leading weight sits on the Nyquist frequency -n/2 = n/2, and is trained there
+        assert 2 * lead + 2 == n and bool((wider[lead + 1] > 0).all())
 
 
+@pytest.mark.filterwarnings("ignore:fno. modes")
 def test_fno_modes_are_cut_to_the_grid_and_left_alone_where_they_fit():
     config = TrainConfig(model="fno", model_kwargs={"modes": 12, "width": 8})
     assert fit_modes_to_grid(config, (16, 16)).model_kwargs == {"modes": [7, 8], "width": 8}
     assert fit_modes_to_grid(config, (33, 33)) is config
+    padded = TrainConfig(model="fno", model_kwargs={"modes": 12, "padding": 0.25})  # 16 -> 20 points
+    with pytest.warns(UserWarning, match=r"cut to \[9, 10\].*20 x 20"):
+        assert fit_modes_to_grid(padded, (16, 16)).model_kwargs["modes"] == [9, 10]
     assert fit_modes_to_grid(TrainConfig(model="fno", model_kwargs={}), (9,)).model_kwargs == {"modes": [5]}
     assert fit_modes_to_grid(TrainConfig(model="unet", model_kwargs={}), (16, 16)).model_kwargs == {}
     patches = TrainConfig(model="mg-tfno", model_kwargs={"modes": 12})

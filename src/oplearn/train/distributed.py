@@ -12,13 +12,18 @@ size, so N processes take the same optimisation steps as one (to floating-point 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 from oplearn.errors import InvalidInputError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,33 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ
 
 
+def die_with_launcher() -> None:
+    """Ask the kernel to kill this process when its launcher dies (Linux ``PR_SET_PDEATHSIG``).
+
+    ``torchrun`` starts each rank in a session of its own, so killing ``torchrun`` (``kill -9``, or
+    ``kill`` on its process group) would otherwise leave the ranks running on their own, still
+    training and writing checkpoints into the run directory that a resumed run then shares. A
+    rank whose launcher is already gone (re-parented) exits at once. Elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: nothing to ask for
+        return
+    if parent == 1 or os.getppid() != parent:  # the launcher died before (or while) we asked
+        os._exit(1)
+
+
 def join_from_environment(device: str) -> str:
     """Join the process group ``torchrun`` describes (NCCL where ``device`` is CUDA, else Gloo)
     and return this process's device (``cuda:LOCAL_RANK`` for CUDA). Does nothing, and returns
     ``device``, outside torchrun or when a group exists already."""
     if not launched_by_torchrun() or dist.is_initialized():
         return device
+    die_with_launcher()
     cuda = str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         local = int(os.environ["LOCAL_RANK"])

@@ -68,7 +68,8 @@ def build_model(config: TrainConfig, data_spec: dict[str, Any]) -> nn.Module:
 
 def fit_modes_to_grid(config: TrainConfig, spatial: tuple[int, ...]) -> TrainConfig:
     """``config`` with its model's Fourier ``modes`` (given or default) cut, axis by axis, to
-    those the training grid ``spatial`` resolves (:func:`resolvable_modes`); unchanged for models
+    those the training grid ``spatial`` (with the model's domain padding) resolves
+    (:func:`resolvable_modes`), with a warning that says so; unchanged for models
     without them and for patch models (whose modes count on the patches). A model trained at
     16 x 16 with 12 modes would otherwise carry weights no sample ever trained and use them on
     every finer grid."""
@@ -83,9 +84,13 @@ def fit_modes_to_grid(config: TrainConfig, spatial: tuple[int, ...]) -> TrainCon
     wanted = [modes] * len(spatial) if isinstance(modes, int) else list(modes)
     if len(wanted) != len(spatial):
         return config  # the model refuses it when built, with its own message
-    fitted = [min(m, cap) for m, cap in zip(wanted, resolvable_modes(spatial), strict=True)]
+    padding = kwargs.get("padding", options.get("padding")) or 0.0  # the spectral layers see the padded grid
+    padded = [n + math.ceil(padding * n) for n in spatial]
+    fitted = [min(m, cap) for m, cap in zip(wanted, resolvable_modes(padded), strict=True)]
     if fitted == wanted:
         return config
+    warnings.warn(f"{config.model}: modes {wanted} cut to {fitted}, the most a "
+                  f"{' x '.join(map(str, padded))} grid resolves below its Nyquist frequency", stacklevel=2)
     model_kwargs = {k: v for k, v in config.model_kwargs.items() if spec.aliases.get(k, k) != own}
     model_kwargs[own] = fitted
     return TrainConfig.from_dict({**config.to_dict(), "model_kwargs": model_kwargs})
