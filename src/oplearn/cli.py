@@ -7,6 +7,7 @@ line, ``oplearn: error: ...``, on stderr and exits with code 2; nothing partial 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -406,6 +407,52 @@ def data_merge(files: tuple[Path, ...], out: Path) -> None:
 
     shards = merge(files, out)
     click.echo(f"wrote {out}: {shards.samples} samples from {len(shards.paths)} file(s)")
+
+
+PDEBENCH_PROBLEMS = {"advection": ("beta",), "reaction-diffusion": ("nu", "rho")}
+
+
+@data_group.command(name="pdebench")
+@click.argument("name", type=click.Choice(sorted(PDEBENCH_PROBLEMS)))
+@click.option("--samples", type=click.IntRange(min=1), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HDF5 file in PDEBench's single-file layout (tensor, x-coordinate, t-coordinate).")
+@click.option("--param", multiple=True, metavar="KEY=VALUE",
+              help="advection: beta (default 0.1); reaction-diffusion: nu, rho (default 0.5, 1.0).")
+@click.option("--resolution", type=click.IntRange(min=4), default=1024, show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), help="Stored times (default 201 advection, 101 reaction-diffusion).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def data_pdebench(name: str, samples: int, out: Path, param: tuple[str, ...], resolution: int,
+                  steps: int | None, seed: int) -> None:
+    """Generate PDEBench's 1D NAME problem and write it in PDEBench's own layout (readable by its
+    scripts and by `oplearn.data.pdebench.read_pdebench`). Advection is solved exactly (a shift)."""
+    from oplearn.data.pdebench import write_pdebench
+    from oplearn.errors import InvalidInputError
+    from oplearn.pdes import pdebench_advection, pdebench_reaction_diffusion
+
+    values = {"beta": 0.1} if name == "advection" else {"nu": 0.5, "rho": 1.0}
+    given = parse_params(param)
+    unknown = set(given) - set(PDEBENCH_PROBLEMS[name])
+    if unknown:
+        raise InvalidInputError(f"{name} takes {', '.join(PDEBENCH_PROBLEMS[name])}; not {', '.join(sorted(unknown))}")
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidInputError(f"--param {key}: a finite number, got {value!r}")
+        values[key] = float(value)
+    if out.exists():
+        raise InvalidInputError(f"{out} exists; choose another --out or remove it")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"{out.parent}: no such directory")
+    if name == "advection":
+        u, x, t = pdebench_advection.solve(samples, values["beta"], resolution=resolution, steps=steps or 201,
+                                           seed=seed)
+    else:
+        u, x, t = pdebench_reaction_diffusion.solve(samples, values["nu"], values["rho"], resolution=resolution,
+                                                    steps=steps or 101, seed=seed)
+    attrs = {"beta": values["beta"]} if name == "advection" else {"Nu": values["nu"], "rho": values["rho"]}
+    write_pdebench(out, u, x, t, {**attrs, "generator": f"oplearn {name}", "seed": seed})
+    click.echo(f"wrote {out}: {samples} samples, {u.shape[1]} times, {resolution} points ({name}, "
+               + ", ".join(f"{k}={v:g}" for k, v in values.items()) + ")")
 
 
 @cli.command(name="pinn")
