@@ -265,15 +265,22 @@ def _training_options(func):
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes on this machine (runs `torchrun --nproc-per-node N -m oplearn "
               "train ...`; --batch-size stays the global batch). For several machines call torchrun itself.")
+@click.option("--rollout", metavar="HISTORY[:BUNDLE]",
+              help="Train a model that steps forward in time: from HISTORY snapshots to the next BUNDLE "
+              "(default 1), on every window of trajectories in PDEBench files (--data, --test-data); then "
+              "roll it out over the test trajectories (report: rollout errors, PDEBench's metrics, figure).")
+@click.option("--time-stride", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --rollout: keep every k-th stored time (PDEBench's reduced_resolution_t).")
+@click.option("--space-stride", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --rollout: keep every k-th grid point (PDEBench's reduced_resolution).")
 @_training_options
 def train(data_files, test_files, out, config_file, subsample, train_samples, holdout, resume,
-          quiet, stream, stream_workers, nproc, **options) -> None:
+          quiet, stream, stream_workers, nproc, rollout, time_stride, space_stride, **options) -> None:
     """Train a model; evaluate it on every test set after each epoch."""
     import dataclasses
 
     import torch
 
-    from oplearn.data.dataset import load
     from oplearn.errors import InvalidInputError
     from oplearn.train import distributed
     from oplearn.train.config import TrainConfig, load_yaml
@@ -289,6 +296,40 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
         raise InvalidInputError(f"{out} already holds a run; pass --resume or choose another --out")
     values = load_yaml(config_file) if config_file else {}
     config = TrainConfig.from_dict(_merge(values, _train_overrides(options)))
+    steps = None
+    if rollout is not None:
+        if stream or subsample != 1:
+            raise InvalidInputError("--rollout reads whole trajectories: use --space-stride, not --stream or --subsample")
+        steps = _rollout_windows(rollout, data_files, test_files, train_samples, holdout, time_stride, space_stride)
+        data, tests = steps["train"], steps["tests"]
+    elif time_stride != 1 or space_stride != 1:
+        raise InvalidInputError("--time-stride and --space-stride go with --rollout")
+    else:
+        data, tests = _field_data(data_files, test_files, subsample, train_samples, holdout, stream)
+    if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
+        plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
+        initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
+        del data, tests, plan  # the processes load their own
+        argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
+        sys.exit(_launch(nproc, argv))
+    try:
+        report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
+                              device=options["device"], stream_workers=stream_workers)
+    finally:
+        distributed.leave()
+    if procs.main:
+        if steps is not None:
+            report = _roll_out(out, report, steps)
+        _print_summary(report, out)
+
+
+def _field_data(data_files, test_files, subsample: int, train_samples: int | None, holdout: float,
+                stream: bool) -> tuple[Any, dict[str, Any]]:
+    """The training data (in memory or streamed) and the test sets: the --test-data files, or the
+    held-out end of --data."""
+    from oplearn.data.dataset import load
+    from oplearn.errors import InvalidInputError
+
     if stream:
         from oplearn.data.stream import open_streamed
 
@@ -303,25 +344,65 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
             test = load(path)
             label = str(test.resolution)
             tests[label if label not in tests else f"{label}-{path.stem}"] = test
-    else:
-        n_test = max(1, round(holdout * len(data)))
-        if len(data) - n_test < 1:
-            raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
-        data, held = data.split(len(data) - n_test)
-        tests[str(held.resolution)] = held.load() if stream else held  # test sets live in memory
-    if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
-        plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
-        initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
-        del data, tests, plan  # the processes load their own
-        argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
-        sys.exit(_launch(nproc, argv))
+        return data, tests
+    n_test = max(1, round(holdout * len(data)))
+    if len(data) - n_test < 1:
+        raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
+    data, held = data.split(len(data) - n_test)
+    return data, {str(held.resolution): held.load() if stream else held}  # test sets live in memory
+
+
+def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, time_stride: int,
+                     space_stride: int) -> dict[str, Any]:
+    """Training and test windows for ``--rollout HISTORY[:BUNDLE]`` from PDEBench trajectory files,
+    and the test trajectories to roll out after training."""
+    import torch
+
+    from oplearn.data.pdebench import read_pdebench
+    from oplearn.errors import InvalidInputError
+    from oplearn.train.rollout import windows
+
+    history, _, bundle = spec.partition(":")
     try:
-        report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
-                              device=options["device"], stream_workers=stream_workers)
-    finally:
-        distributed.leave()
-    if procs.main:
-        _print_summary(report, out)
+        history, bundle = int(history), int(bundle or 1)
+    except ValueError:
+        raise InvalidInputError(f"--rollout takes HISTORY[:BUNDLE], e.g. 10 or 10:2; got {spec!r}") from None
+    if len(data_files) != 1:
+        raise InvalidInputError("--rollout takes one --data file of trajectories")
+    read = read_pdebench(data_files[0], time_stride=time_stride, space_stride=space_stride)
+    trajectories = read.fields[:train_samples] if train_samples else read.fields
+    if test_files:
+        test = torch.cat([read_pdebench(p, time_stride=time_stride, space_stride=space_stride).fields
+                          for p in test_files])
+    else:
+        n_test = max(1, round(holdout * len(trajectories)))
+        if len(trajectories) - n_test < 1:
+            raise InvalidInputError(f"{len(trajectories)} trajectories are too few to hold out a test set")
+        trajectories, test = trajectories[:-n_test], trajectories[-n_test:]
+    grid = "node" if "groups" in read.attrs else "periodic"  # PDEBench's 1-D single files are periodic
+    provenance = {"pde": "pdebench", "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
+                  "space_stride": space_stride, "resolution": int(trajectories.shape[-1])}
+    train_windows = windows(trajectories, history, bundle, provenance=provenance)
+    test_windows = windows(test, history, bundle, provenance=provenance)
+    return {"train": train_windows, "tests": {str(test_windows.resolution): test_windows}, "trajectories": test,
+            "history": history, "bundle": bundle}
+
+
+def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any]) -> dict[str, Any]:
+    """Roll the trained model out over the test trajectories; add it to the report and draw it."""
+    from oplearn.train.figures import plot_rollout
+    from oplearn.train.io import save_json
+    from oplearn.train.rollout import evaluate_rollouts
+    from oplearn.train.trainer import load_surrogate
+
+    surrogate, _ = load_surrogate(out)
+    trajectories, history = steps["trajectories"], steps["history"]
+    result, predicted = evaluate_rollouts(surrogate.predict, trajectories, history, steps["bundle"])
+    report = {**report, "rollout": {"history": history, "bundle": steps["bundle"],
+                                    "test_trajectories": len(trajectories), **result}}
+    save_json(report, out / "report.json")
+    plot_rollout(result["per_step_rel_l2"], trajectories[0, history:], predicted[0], history, out / "rollout.png")
+    return report
 
 
 def _launch(nproc: int, argv: list[str]) -> int:
@@ -531,7 +612,13 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
                f"{report['epochs']} epochs on {report['train_samples']} samples at "
                f"s = {report['train_resolution']} in {report['train_seconds']:.1f} s")
     for label, error in report["test_rel_l2"].items():
-        click.echo(f"  test relative L2 at s = {label}: {error:.4f}")
+        click.echo(f"  test relative L2 at s = {label}: {error:.4f}" + (" (one step, true inputs)" if "rollout" in report else ""))
+    if "rollout" in report:
+        roll = report["rollout"]
+        click.echo(f"  rollout over {roll['test_trajectories']} test trajectories, {len(roll['per_step_rel_l2'])} steps "
+                   f"from {roll['history']} given: relative L2 {roll['rollout_rel_l2']:.4f}, last step "
+                   f"{roll['final_step_rel_l2']:.4f}" + (f", PDEBench nRMSE {roll['pdebench']['nrmse']:.4f}"
+                                                          if "pdebench" in roll else ""))
     if "timing" in report:
         for line in timing_lines(report["timing"]):
             click.echo(f"  {line}")

@@ -62,3 +62,36 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.savefig(path, dpi=90)
+
+
+def plot_rollout(per_step: list[float], truth: torch.Tensor, pred: torch.Tensor, first_step: int,
+                 path: str | Path) -> None:
+    """Relative L2 error against the step of a rollout, and truth against prediction for one
+    sample ``(T, C, X)`` (1-D: space-time images) or ``(T, C, H, W)`` (2-D: four snapshots)."""
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.3])
+    ax = top.subplots()
+    steps = list(range(first_step, first_step + len(per_step)))
+    ax.semilogy(steps, per_step, marker=".")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("relative L2 error (mean over samples)")
+    ax.set_title("error along the rollout")
+    if truth.ndim == 3:  # (T, C, X): time on the vertical axis
+        axes = bottom.subplots(1, 3)
+        for axis, field, title in zip(axes, (truth[:, 0], pred[:, 0], (pred - truth)[:, 0].abs()),
+                                      ("truth", "prediction", "|error|"), strict=True):
+            image = axis.imshow(field.numpy(), aspect="auto", origin="lower",
+                                extent=(0, field.shape[1], first_step, first_step + field.shape[0]))
+            axis.set_title(title)
+            axis.set_xlabel("x (grid points)")
+            bottom.colorbar(image, ax=axis)
+        axes[0].set_ylabel("time step")
+    else:
+        picks = sorted({0, truth.shape[0] // 3, 2 * truth.shape[0] // 3, truth.shape[0] - 1})
+        axes = bottom.subplots(2, len(picks), squeeze=False)
+        for j, t in enumerate(picks):
+            for i, (field, label) in enumerate(((truth[t, 0], "truth"), (pred[t, 0], "prediction"))):
+                axes[i, j].imshow(field.numpy(), origin="lower")
+                axes[i, j].set_title(f"{label}, step {first_step + t}")
+                axes[i, j].set_axis_off()
+    fig.savefig(path, dpi=110)

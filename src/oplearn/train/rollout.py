@@ -85,3 +85,19 @@ def rollout_errors(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, An
     whole = (e.flatten(1).norm(dim=-1) / y.flatten(1).norm(dim=-1)).mean()
     return {"per_step_rel_l2": per_step.tolist(), "rollout_rel_l2": float(whole),
             "final_step_rel_l2": float(per_step[-1])}
+
+
+def evaluate_rollouts(step: Callable[[torch.Tensor], torch.Tensor], trajectories: torch.Tensor, history: int,
+                      bundle: int = 1) -> tuple[dict[str, Any], torch.Tensor]:
+    """Roll ``step`` out over ``trajectories`` (N, T, C, *S) from their first ``history`` snapshots
+    to the end: :func:`rollout_errors` with PDEBench's metrics of the predicted steps
+    (``pdebench``, 1-D and 2-D fields), and the rollout (N, T - history, C, *S)."""
+    from oplearn.train.pdebench_metrics import pdebench_metrics
+
+    _check(trajectories, history, bundle)
+    truth = trajectories[:, history:]
+    predicted = rollout(step, trajectories[:, :history], truth.shape[1], bundle).to(truth.dtype)
+    report = rollout_errors(predicted, truth)
+    if truth.ndim in (4, 5):
+        report["pdebench"] = pdebench_metrics(predicted, truth)
+    return report, predicted

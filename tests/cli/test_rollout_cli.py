@@ -1,0 +1,44 @@
+"""`oplearn train --rollout`: a time-stepping model trained on PDEBench trajectories and rolled out."""
+
+import json
+
+import pytest
+
+from oplearn.cli import main
+from tests.cli.test_cli import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def advection(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pdebench")
+    path = folder / "1D_Advection_Sols_beta0.4.hdf5"
+    assert main(["data", "pdebench", "advection", "--samples", "24", "--resolution", "128", "--steps", "41",
+                 "--param", "beta=0.4", "--out", str(path)]) == 0
+    return path
+
+
+def test_train_rollout_reports_the_rollout_and_draws_it(capsys, tmp_path, advection):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--data", advection, "--rollout", "3:2", "--time-stride", "2",
+                             "--space-stride", "2", "--epochs", "8", "--lr", "3e-3", "--out", run, "--quiet",
+                             "--modes", "12", "--width", "16", "--layers", "2")
+    assert code == 0, err
+    report = json.loads((run / "report.json").read_text())
+    roll = report["rollout"]
+    assert roll["history"] == 3 and roll["bundle"] == 2 and roll["test_trajectories"] == 2  # 10% of 24, rounded
+    assert len(roll["per_step_rel_l2"]) == 21 - 3 and roll["final_step_rel_l2"] == roll["per_step_rel_l2"][-1]
+    assert set(roll["pdebench"]) >= {"nrmse", "crmse", "brmse", "frmse_low"}
+    assert roll["rollout_rel_l2"] < 0.5  # persistence is about 1 on these data (tests/train/test_rollout.py)
+    assert report["train_resolution"] == 64 and (run / "rollout.png").stat().st_size > 0
+    assert "rollout over 2 test trajectories, 18 steps from 3 given" in out
+
+
+def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5):
+    for args, message in ((["--data", advection, "--rollout", "three"], "HISTORY[:BUNDLE]"),
+                          (["--data", advection, "--time-stride", "2"], "go with --rollout"),
+                          (["--data", advection, "--rollout", "2", "--stream"], "not --stream"),
+                          (["--data", make_h5(), "--rollout", "2"], "neither PDEBench layout"),
+                          (["--data", advection, "--rollout", "41"], "cannot give")):
+        code, _, err = run_cli(capsys, "train", *args, "--out", tmp_path / "bad", "--quiet")
+        assert_one_line_error(code, err, message)
+    assert not (tmp_path / "bad").exists()
