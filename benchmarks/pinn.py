@@ -23,7 +23,6 @@ least-squares fit); `total_seconds` the whole solve call
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from groups import chosen_groups
 from machine import describe
 
 from oplearn.pinn import PinnSettings, get, solve
@@ -144,14 +144,7 @@ def deepxde(name: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups")
-    args = parser.parse_args()
-    groups = args.only.split(",")
-    unknown = set(groups) - set(GROUPS)
-    if unknown:
-        parser.error(f"unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
-    for group in groups:
+    for group in chosen_groups(__doc__.split("\n\n")[0], GROUPS):
         for name, overrides, dim in GROUPS[group]:
             _record({**ours(name, overrides, dim), "group": group})
         if group == "inverse-oracle":

@@ -32,7 +32,6 @@ Groups (each a section of the results file, measured in one run of this script):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -43,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from groups import chosen_groups
 from machine import describe
 
 from oplearn.data import generate, load
@@ -280,14 +280,7 @@ GROUPS = {"processes": processes, "datagen": datagen, "memory": memory, "inferen
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups")
-    args = parser.parse_args()
-    groups = args.only.split(",")
-    unknown = set(groups) - set(GROUPS)
-    if unknown:
-        parser.error(f"unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
-    for group in groups:
+    for group in chosen_groups(__doc__.split("\n\n")[0], GROUPS):
         print(f"== {group}", flush=True)
         section = GROUPS[group]()
         results = json.loads(OUT.read_text()) if OUT.exists() else {}

@@ -140,7 +140,17 @@ def info(files: tuple[Path, ...], list_models: bool, list_pdes: bool, list_pinn:
         return
     if not files:
         raise InvalidInputError("give dataset files, or --models")
+    from oplearn.data.pdebench import pdebench_layout
+
     for path in files:
+        pdebench = pdebench_layout(path) if Path(path).is_file() else None
+        if pdebench is not None:
+            click.echo(f"{path}")
+            click.echo(f"  PDEBench file, {pdebench['layout']} layout: trajectories (N, T, C, *S) = "
+                       f"{pdebench['shape']} (read with oplearn.data.pdebench.read_pdebench; train with --rollout)")
+            for key, value in sorted(pdebench["attrs"].items()):
+                click.echo(f"  {key + ':':<11} {value}")
+            continue
         data = load(path, allow_partial=True)  # a single shard is described as what it is
         click.echo(f"{path}")
         click.echo(f"  samples:    {len(data)}")

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from tests.cli.test_cli import assert_one_line_error, run_cli
 
 from oplearn.cli import main
-from tests.cli.test_cli import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,8 @@ def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5)
         code, _, err = run_cli(capsys, "train", *args, "--out", tmp_path / "bad", "--quiet")
         assert_one_line_error(code, err, message)
     assert not (tmp_path / "bad").exists()
+
+
+def test_info_describes_a_pdebench_file_without_reading_it(capsys, advection):
+    code, out, _ = run_cli(capsys, "info", advection)
+    assert code == 0 and "PDEBench file, single layout" in out and "(24, 41, 1, 128)" in out and "beta:" in out

@@ -70,6 +70,24 @@ def read_pdebench(path: str | os.PathLike, *, samples: int | None = None, time_s
     raise DataFileError(f"{path}: neither PDEBench layout (no 'tensor' dataset, no groups with 'data')")
 
 
+def pdebench_layout(path: str | os.PathLike) -> dict[str, Any] | None:
+    """What a PDEBench file holds, from its metadata alone (nothing read): ``layout``
+    (``"single"`` or ``"groups"``), ``shape`` (N, T, C, *S) and ``attrs``; ``None`` for any other
+    file, or one that is not HDF5."""
+    try:
+        with h5py.File(path, "r") as h5:
+            if "tensor" in h5:
+                n, t, *space = h5["tensor"].shape
+                return {"layout": "single", "shape": (n, t, 1, *space), "attrs": _attrs(h5)}
+            groups = [name for name in h5 if isinstance(h5[name], h5py.Group) and "data" in h5[name]]
+            if groups:
+                t, *space, c = h5[groups[0]]["data"].shape
+                return {"layout": "groups", "shape": (len(groups), t, c, *space), "attrs": _attrs(h5)}
+    except (OSError, ValueError):  # not HDF5, or shapes no PDEBench file has
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class _Cut:
     samples: int | None
