@@ -368,7 +368,6 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
     and the test trajectories to roll out after training."""
     import torch
 
-    from oplearn.data.pdebench import read_pdebench
     from oplearn.errors import InvalidInputError
     from oplearn.train.rollout import windows
 
@@ -379,23 +378,48 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
         raise InvalidInputError(f"--rollout takes HISTORY[:BUNDLE], e.g. 10 or 10:2; got {spec!r}") from None
     if len(data_files) != 1:
         raise InvalidInputError("--rollout takes one --data file of trajectories")
-    read = read_pdebench(data_files[0], time_stride=time_stride, space_stride=space_stride)
-    trajectories = read.fields[:train_samples] if train_samples else read.fields
+    trajectories, grid = _trajectories(data_files[0], time_stride, space_stride)
+    trajectories = trajectories[:train_samples] if train_samples else trajectories
     if test_files:
-        test = torch.cat([read_pdebench(p, time_stride=time_stride, space_stride=space_stride).fields
-                          for p in test_files])
+        test = torch.cat([_trajectories(p, time_stride, space_stride)[0] for p in test_files])
     else:
         n_test = max(1, round(holdout * len(trajectories)))
         if len(trajectories) - n_test < 1:
             raise InvalidInputError(f"{len(trajectories)} trajectories are too few to hold out a test set")
         trajectories, test = trajectories[:-n_test], trajectories[-n_test:]
-    grid = "node" if "groups" in read.attrs else "periodic"  # PDEBench's 1-D single files are periodic
     provenance = {"pde": "pdebench", "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
                   "space_stride": space_stride, "resolution": int(trajectories.shape[-1])}
     train_windows = windows(trajectories, history, bundle, provenance=provenance)
     test_windows = windows(test, history, bundle, provenance=provenance)
     return {"train": train_windows, "tests": {str(test_windows.resolution): test_windows}, "trajectories": test,
             "history": history, "bundle": bundle}
+
+
+def _trajectories(path: Path, time_stride: int, space_stride: int) -> tuple[Any, str]:
+    """Trajectories ``(N, T, C, *S)`` and their grid from a PDEBench file, or from an oplearn file
+    of time series (the input, e.g. ``w0``, then the output's snapshots, e.g. ``oplearn generate
+    navier-stokes``)."""
+    import torch
+
+    from oplearn.data.dataset import load
+    from oplearn.data.pdebench import pdebench_layout, read_pdebench
+    from oplearn.errors import InvalidInputError
+
+    layout = pdebench_layout(path) if Path(path).is_file() else None
+    if layout is not None:
+        read = read_pdebench(path, time_stride=time_stride, space_stride=space_stride)
+        return read.fields, "node" if layout["layout"] == "groups" else "periodic"  # 1-D single files: periodic
+    data = load(path)
+    steps = data.provenance.get("time_steps")
+    channels = data.inputs.shape[1]
+    if not steps or data.outputs.shape[1] != steps * channels:
+        raise InvalidInputError(f"{path}: --rollout needs trajectories (a PDEBench file, or a time series whose "
+                                f"input is its first snapshot); this file maps {channels} input channel(s) to "
+                                f"{data.outputs.shape[1]} output channel(s)")
+    outputs = data.outputs.unflatten(1, (steps, channels))
+    fields = torch.cat([data.inputs.unsqueeze(1), outputs], dim=1)
+    space = (slice(None, None, space_stride),) * (fields.ndim - 3)
+    return fields[(slice(None), slice(None, None, time_stride), slice(None), *space)].contiguous(), data.grid
 
 
 def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5)
     for args, message in ((["--data", advection, "--rollout", "three"], "HISTORY[:BUNDLE]"),
                           (["--data", advection, "--time-stride", "2"], "go with --rollout"),
                           (["--data", advection, "--rollout", "2", "--stream"], "not --stream"),
-                          (["--data", make_h5(), "--rollout", "2"], "neither PDEBench layout"),
+                          (["--data", make_h5(), "--rollout", "2"], "needs trajectories"),
                           (["--data", advection, "--rollout", "41"], "cannot give")):
         code, _, err = run_cli(capsys, "train", *args, "--out", tmp_path / "bad", "--quiet")
         assert_one_line_error(code, err, message)
@@ -47,3 +47,16 @@ def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5)
 def test_info_describes_a_pdebench_file_without_reading_it(capsys, advection):
     code, out, _ = run_cli(capsys, "info", advection)
     assert code == 0 and "PDEBench file, single layout" in out and "(24, 41, 1, 128)" in out and "beta:" in out
+
+
+def test_rollout_on_an_oplearn_navier_stokes_file(capsys, tmp_path):
+    """The input w0 and the output's snapshots make the trajectories."""
+    data = tmp_path / "ns.h5"
+    assert main(["generate", "navier-stokes", "--samples", "10", "--resolution", "16", "--param", "snapshots=8",
+                 "--param", "t=2", "--param", "solver_resolution=32", "--param", "dt=0.001", "--out", str(data),
+                 "--quiet"]) == 0
+    code, out, err = run_cli(capsys, "train", "--data", data, "--rollout", "2", "--epochs", "2", "--out",
+                             tmp_path / "run", "--quiet", "--modes", "4", "--width", "8", "--layers", "1")
+    assert code == 0, err
+    roll = json.loads((tmp_path / "run" / "report.json").read_text())["rollout"]
+    assert roll["test_trajectories"] == 1 and len(roll["per_step_rel_l2"]) == 9 - 2
