@@ -277,7 +277,8 @@ def _training_options(func):
               "train ...`; --batch-size stays the global batch). For several machines call torchrun itself.")
 @click.option("--rollout", metavar="HISTORY[:BUNDLE]",
               help="Train a model that steps forward in time: from HISTORY snapshots to the next BUNDLE "
-              "(default 1), on every window of trajectories in PDEBench files (--data, --test-data); then "
+              "(default 1), on every window of the trajectories in --data (a PDEBench file, or an oplearn time "
+              "series whose input is its first snapshot); then "
               "roll it out over the test trajectories (report: rollout errors, PDEBench's metrics, figure).")
 @click.option("--time-stride", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --rollout: keep every k-th stored time (PDEBench's reduced_resolution_t).")
@@ -319,7 +320,7 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
     if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
         plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
         initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
-        del data, tests, plan  # the processes load their own
+        del data, tests, plan, steps  # the processes load their own
         argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
         sys.exit(_launch(nproc, argv))
     try:
@@ -329,7 +330,7 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
         distributed.leave()
     if procs.main:
         if steps is not None:
-            report = _roll_out(out, report, steps)
+            report = _roll_out(out, report, steps, options["device"])
         _print_summary(report, out)
 
 
@@ -364,8 +365,8 @@ def _field_data(data_files, test_files, subsample: int, train_samples: int | Non
 
 def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, time_stride: int,
                      space_stride: int) -> dict[str, Any]:
-    """Training and test windows for ``--rollout HISTORY[:BUNDLE]`` from PDEBench trajectory files,
-    and the test trajectories to roll out after training."""
+    """Training and test windows for ``--rollout HISTORY[:BUNDLE]`` from trajectory files
+    (:func:`_trajectories`), and the test trajectories to roll out after training."""
     import torch
 
     from oplearn.errors import InvalidInputError
@@ -378,16 +379,21 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
         raise InvalidInputError(f"--rollout takes HISTORY[:BUNDLE], e.g. 10 or 10:2; got {spec!r}") from None
     if len(data_files) != 1:
         raise InvalidInputError("--rollout takes one --data file of trajectories")
-    trajectories, grid = _trajectories(data_files[0], time_stride, space_stride)
+    trajectories, grid, pde = _trajectories(data_files[0], time_stride, space_stride)
     trajectories = trajectories[:train_samples] if train_samples else trajectories
     if test_files:
-        test = torch.cat([_trajectories(p, time_stride, space_stride)[0] for p in test_files])
+        parts = [_trajectories(p, time_stride, space_stride)[0] for p in test_files]
+        shapes = {tuple(part.shape[1:]) for part in parts} | {tuple(trajectories.shape[1:])}
+        if len(shapes) > 1:
+            raise InvalidInputError(f"--rollout needs test trajectories shaped like the training ones (T, C, *S); "
+                                    f"got {sorted(shapes)}")
+        test = torch.cat(parts)
     else:
         n_test = max(1, round(holdout * len(trajectories)))
         if len(trajectories) - n_test < 1:
             raise InvalidInputError(f"{len(trajectories)} trajectories are too few to hold out a test set")
         trajectories, test = trajectories[:-n_test], trajectories[-n_test:]
-    provenance = {"pde": "pdebench", "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
+    provenance = {"pde": pde, "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
                   "space_stride": space_stride, "resolution": int(trajectories.shape[-1])}
     train_windows = windows(trajectories, history, bundle, provenance=provenance)
     test_windows = windows(test, history, bundle, provenance=provenance)
@@ -395,20 +401,21 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
             "history": history, "bundle": bundle}
 
 
-def _trajectories(path: Path, time_stride: int, space_stride: int) -> tuple[Any, str]:
-    """Trajectories ``(N, T, C, *S)`` and their grid from a PDEBench file, or from an oplearn file
-    of time series (the input, e.g. ``w0``, then the output's snapshots, e.g. ``oplearn generate
-    navier-stokes``)."""
+def _trajectories(path: Path, time_stride: int, space_stride: int) -> tuple[Any, str, str]:
+    """Trajectories ``(N, T, C, *S)``, their grid and their PDE from a PDEBench file, or from an
+    oplearn file of time series (the input, e.g. ``w0``, then the output's snapshots, e.g.
+    ``oplearn generate navier-stokes``)."""
     import torch
 
-    from oplearn.data.dataset import load
+    from oplearn.data.dataset import check_subsample, load
     from oplearn.data.pdebench import pdebench_layout, read_pdebench
     from oplearn.errors import InvalidInputError
 
     layout = pdebench_layout(path) if Path(path).is_file() else None
     if layout is not None:
         read = read_pdebench(path, time_stride=time_stride, space_stride=space_stride)
-        return read.fields, "node" if layout["layout"] == "groups" else "periodic"  # 1-D single files: periodic
+        grid = "node" if layout["layout"] == "groups" else "periodic"  # its 1-D single files are periodic
+        return read.fields, grid, "pdebench"
     data = load(path)
     steps = data.provenance.get("time_steps")
     channels = data.inputs.shape[1]
@@ -418,18 +425,22 @@ def _trajectories(path: Path, time_stride: int, space_stride: int) -> tuple[Any,
                                 f"{data.outputs.shape[1]} output channel(s)")
     outputs = data.outputs.unflatten(1, (steps, channels))
     fields = torch.cat([data.inputs.unsqueeze(1), outputs], dim=1)
+    for n in fields.shape[3:]:
+        check_subsample(data.grid, n, space_stride)
     space = (slice(None, None, space_stride),) * (fields.ndim - 3)
-    return fields[(slice(None), slice(None, None, time_stride), slice(None), *space)].contiguous(), data.grid
+    fields = fields[(slice(None), slice(None, None, time_stride), slice(None), *space)].contiguous()
+    return fields, data.grid, str(data.provenance.get("pde", "unknown"))
 
 
-def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any]) -> dict[str, Any]:
-    """Roll the trained model out over the test trajectories; add it to the report and draw it."""
+def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any], device: str) -> dict[str, Any]:
+    """Roll the trained model out over the test trajectories, on the training device; add it to
+    the report and draw it."""
     from oplearn.train.figures import plot_rollout
     from oplearn.train.io import save_json
     from oplearn.train.rollout import evaluate_rollouts
-    from oplearn.train.trainer import load_surrogate
+    from oplearn.train.trainer import load_surrogate, resolve_device
 
-    surrogate, _ = load_surrogate(out)
+    surrogate = load_surrogate(out)[0].to(resolve_device(device))
     trajectories, history = steps["trajectories"], steps["history"]
     result, predicted = evaluate_rollouts(surrogate.predict, trajectories, history, steps["bundle"])
     report = {**report, "rollout": {"history": history, "bundle": steps["bundle"],

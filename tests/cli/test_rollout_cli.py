@@ -34,11 +34,16 @@ def test_train_rollout_reports_the_rollout_and_draws_it(capsys, tmp_path, advect
 
 
 def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5):
+    coarse = tmp_path / "coarse.hdf5"
+    assert main(["data", "pdebench", "advection", "--samples", "4", "--resolution", "64", "--steps", "41",
+                 "--out", str(coarse)]) == 0
+    capsys.readouterr()
     for args, message in ((["--data", advection, "--rollout", "three"], "HISTORY[:BUNDLE]"),
                           (["--data", advection, "--time-stride", "2"], "go with --rollout"),
                           (["--data", advection, "--rollout", "2", "--stream"], "not --stream"),
                           (["--data", make_h5(), "--rollout", "2"], "needs trajectories"),
-                          (["--data", advection, "--rollout", "41"], "cannot give")):
+                          (["--data", advection, "--rollout", "41"], "cannot give"),
+                          (["--data", advection, "--test-data", coarse, "--rollout", "2"], "shaped like the training")):
         code, _, err = run_cli(capsys, "train", *args, "--out", tmp_path / "bad", "--quiet")
         assert_one_line_error(code, err, message)
     assert not (tmp_path / "bad").exists()
@@ -58,5 +63,10 @@ def test_rollout_on_an_oplearn_navier_stokes_file(capsys, tmp_path):
     code, out, err = run_cli(capsys, "train", "--data", data, "--rollout", "2", "--epochs", "2", "--out",
                              tmp_path / "run", "--quiet", "--modes", "4", "--width", "8", "--layers", "1")
     assert code == 0, err
-    roll = json.loads((tmp_path / "run" / "report.json").read_text())["rollout"]
+    text = (tmp_path / "run" / "report.json").read_text()
+    roll = json.loads(text)["rollout"]
     assert roll["test_trajectories"] == 1 and len(roll["per_step_rel_l2"]) == 9 - 2
+    assert "NaN" not in text and roll["pdebench"]["frmse_high"] is None  # 16 x 16 has no modes from 12 on
+    code, _, err = run_cli(capsys, "train", "--data", data, "--rollout", "2", "--space-stride", "3", "--out",
+                           tmp_path / "bad", "--quiet")
+    assert_one_line_error(code, err, "cannot subsample a periodic grid of 16 points by 3")

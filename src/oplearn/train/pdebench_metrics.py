@@ -35,10 +35,12 @@ BANDS = (4, 12)  # PDEBench's iLow, iHigh: low = modes [0, 4), mid = [4, 12), hi
 
 
 def pdebench_metrics(pred: torch.Tensor, target: torch.Tensor, *, first_step: int = 0,
-                     lengths: tuple[float, ...] | None = None, bands: tuple[int, int] = BANDS) -> dict[str, float]:
+                     lengths: tuple[float, ...] | None = None, bands: tuple[int, int] = BANDS
+                     ) -> dict[str, float | None]:
     """PDEBench's metrics of ``pred`` against ``target``, both ``(N, T, C, *S)`` with one or two
     spatial axes; ``lengths`` are the domain's side lengths (default 1 each, as PDEBench's
-    training scripts use). Returns ``{name: value}`` (module notes)."""
+    training scripts use). Returns ``{name: value}`` (module notes); a Fourier band the grid has
+    no modes in is ``None``."""
     if pred.shape != target.shape:
         raise InvalidInputError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     if pred.ndim not in (4, 5):
@@ -63,8 +65,9 @@ def pdebench_metrics(pred: torch.Tensor, target: torch.Tensor, *, first_step: in
     low, high = bands
     for name, part in (("frmse_low", spectrum[..., :low]), ("frmse_mid", spectrum[..., low:high]),
                        ("frmse_high", spectrum[..., high:])):
-        metrics[name] = part.mean(-1) if part.shape[-1] else torch.full(spectrum.shape[:-1], float("nan"))
-    return {name: float(value.mean()) for name, value in metrics.items()}  # over time steps and channels
+        metrics[name] = part.mean(-1) if part.shape[-1] else None  # a grid too small for the band
+    return {name: None if value is None else float(value.mean())  # over time steps and channels
+            for name, value in metrics.items()}
 
 
 def _boundary_rms(e: torch.Tensor) -> torch.Tensor:
