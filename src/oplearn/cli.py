@@ -307,12 +307,13 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
         raise InvalidInputError(f"{out} already holds a run; pass --resume or choose another --out")
     values = load_yaml(config_file) if config_file else {}
     config = TrainConfig.from_dict(_merge(values, _train_overrides(options)))
-    steps = None
+    plan_rollout = None
     if rollout is not None:
         if stream or subsample != 1:
             raise InvalidInputError("--rollout reads whole trajectories: use --space-stride, not --stream or --subsample")
-        steps = _rollout_windows(rollout, data_files, test_files, train_samples, holdout, time_stride, space_stride)
-        data, tests = steps["train"], steps["tests"]
+        plan_rollout = _rollout_windows(rollout, data_files, test_files, train_samples, holdout, time_stride,
+                                        space_stride)
+        data, tests = plan_rollout["train"], plan_rollout["tests"]
     elif time_stride != 1 or space_stride != 1:
         raise InvalidInputError("--time-stride and --space-stride go with --rollout")
     else:
@@ -320,7 +321,7 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
     if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
         plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
         initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
-        del data, tests, plan, steps  # the processes load their own
+        del data, tests, plan, plan_rollout  # the processes load their own
         argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
         sys.exit(_launch(nproc, argv))
     try:
@@ -329,8 +330,8 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
     finally:
         distributed.leave()
     if procs.main:
-        if steps is not None:
-            report = _roll_out(out, report, steps, options["device"])
+        if plan_rollout is not None:
+            report = _roll_out(out, report, plan_rollout, options["device"])
         _print_summary(report, out)
 
 
@@ -366,9 +367,11 @@ def _field_data(data_files, test_files, subsample: int, train_samples: int | Non
 def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, time_stride: int,
                      space_stride: int) -> dict[str, Any]:
     """Training and test windows for ``--rollout HISTORY[:BUNDLE]`` from trajectory files
-    (:func:`_trajectories`), and the test trajectories to roll out after training."""
+    (:func:`oplearn.data.trajectories.read_trajectories`), and the test trajectories to roll out
+    after training."""
     import torch
 
+    from oplearn.data.trajectories import read_trajectories
     from oplearn.errors import InvalidInputError
     from oplearn.train.rollout import windows
 
@@ -379,10 +382,10 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
         raise InvalidInputError(f"--rollout takes HISTORY[:BUNDLE], e.g. 10 or 10:2; got {spec!r}") from None
     if len(data_files) != 1:
         raise InvalidInputError("--rollout takes one --data file of trajectories")
-    trajectories, grid, pde = _trajectories(data_files[0], time_stride, space_stride)
+    trajectories, grid, pde = read_trajectories(data_files[0], time_stride, space_stride)
     trajectories = trajectories[:train_samples] if train_samples else trajectories
     if test_files:
-        parts = [_trajectories(p, time_stride, space_stride)[0] for p in test_files]
+        parts = [read_trajectories(p, time_stride, space_stride)[0] for p in test_files]
         shapes = {tuple(part.shape[1:]) for part in parts} | {tuple(trajectories.shape[1:])}
         if len(shapes) > 1:
             raise InvalidInputError(f"--rollout needs test trajectories shaped like the training ones (T, C, *S); "
@@ -401,38 +404,7 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
             "history": history, "bundle": bundle}
 
 
-def _trajectories(path: Path, time_stride: int, space_stride: int) -> tuple[Any, str, str]:
-    """Trajectories ``(N, T, C, *S)``, their grid and their PDE from a PDEBench file, or from an
-    oplearn file of time series (the input, e.g. ``w0``, then the output's snapshots, e.g.
-    ``oplearn generate navier-stokes``)."""
-    import torch
-
-    from oplearn.data.dataset import check_subsample, load
-    from oplearn.data.pdebench import pdebench_layout, read_pdebench
-    from oplearn.errors import InvalidInputError
-
-    layout = pdebench_layout(path) if Path(path).is_file() else None
-    if layout is not None:
-        read = read_pdebench(path, time_stride=time_stride, space_stride=space_stride)
-        grid = "node" if layout["layout"] == "groups" else "periodic"  # its 1-D single files are periodic
-        return read.fields, grid, "pdebench"
-    data = load(path)
-    steps = data.provenance.get("time_steps")
-    channels = data.inputs.shape[1]
-    if not steps or data.outputs.shape[1] != steps * channels:
-        raise InvalidInputError(f"{path}: --rollout needs trajectories (a PDEBench file, or a time series whose "
-                                f"input is its first snapshot); this file maps {channels} input channel(s) to "
-                                f"{data.outputs.shape[1]} output channel(s)")
-    outputs = data.outputs.unflatten(1, (steps, channels))
-    fields = torch.cat([data.inputs.unsqueeze(1), outputs], dim=1)
-    for n in fields.shape[3:]:
-        check_subsample(data.grid, n, space_stride)
-    space = (slice(None, None, space_stride),) * (fields.ndim - 3)
-    fields = fields[(slice(None), slice(None, None, time_stride), slice(None), *space)].contiguous()
-    return fields, data.grid, str(data.provenance.get("pde", "unknown"))
-
-
-def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any], device: str) -> dict[str, Any]:
+def _roll_out(out: Path, report: dict[str, Any], plan: dict[str, Any], device: str) -> dict[str, Any]:
     """Roll the trained model out over the test trajectories, on the training device; add it to
     the report and draw it."""
     from oplearn.train.figures import plot_rollout
@@ -441,9 +413,9 @@ def _roll_out(out: Path, report: dict[str, Any], steps: dict[str, Any], device: 
     from oplearn.train.trainer import load_surrogate, resolve_device
 
     surrogate = load_surrogate(out)[0].to(resolve_device(device))
-    trajectories, history = steps["trajectories"], steps["history"]
-    result, predicted = evaluate_rollouts(surrogate.predict, trajectories, history, steps["bundle"])
-    report = {**report, "rollout": {"history": history, "bundle": steps["bundle"],
+    trajectories, history = plan["trajectories"], plan["history"]
+    result, predicted = evaluate_rollouts(surrogate.predict, trajectories, history, plan["bundle"])
+    report = {**report, "rollout": {"history": history, "bundle": plan["bundle"],
                                     "test_trajectories": len(trajectories), **result}}
     save_json(report, out / "report.json")
     plot_rollout(result["per_step_rel_l2"], trajectories[0, history:], predicted[0], history, out / "rollout.png")

@@ -76,7 +76,7 @@ def fit_modes_to_grid(config: TrainConfig, spatial: tuple[int, ...]) -> TrainCon
     spec = models.entry(config.model)
     kwargs, options = spec.resolve(config.model_kwargs), spec.options()
     own = spec.aliases.get("modes", "modes")  # the model's name for the shared option
-    if own not in options or config.model == "mg-tfno" or kwargs.get("patch_levels", 0):
+    if own not in options or kwargs.get("patch_levels", options.get("patch_levels")):  # modes count on patches
         return config
     modes = kwargs.get(own, options[own])
     if modes is None:
