@@ -5,14 +5,15 @@ against the exact or reference solution and wall time, one run each on this mach
     python benchmarks/pinn.py --only burgers,deepxde  # some groups (rows merge into the file)
 
 Groups: poisson (poisson2d with Gauss-Newton at its defaults, L-BFGS 2000 iterations, Adam 5000
-steps), helmholtz, burgers (defaults, and 300 steps), burgers-short (370 steps), allen-cahn,
+steps), helmholtz, burgers (defaults, and 300 steps), allen-cahn,
 inverse (Burgers' viscosity), inverse-oracle (how well its 200 noisy observations determine the
 viscosity at all: the least-squares fit through the exact solution), twobody-1k and twobody-10k
 (the three two-body problems at d = 1,000 and 10,000), twobody-10k-nofit (the same at 10,000
 without the output layer's fit), twobody-100k (Allen-Cahn two-body at
 d = 100,000), deepxde (DeepXDE's own example set-ups on poisson2d and burgers, in its own
 environment: see benchmarks/pinn_deepxde.py; its error is computed here, against the same exact
-or reference values as ours). Our rows use each problem's defaults (`oplearn info --pinn NAME`)
+or reference values as ours; then ours on each at its defaults with `time_limit` set to DeepXDE's
+training seconds of the same run: equal wall time, rows marked `variant: deepxde-time`). Our rows use each problem's defaults (`oplearn info --pinn NAME`)
 unless the row says otherwise. Two-body rows also give `radial_baseline_rel_l2`, the error of the
 best multiple of the bubble ``1 - |x|^2`` on the same evaluation points: at large d the exact
 solution is close to it (``S(x)`` is nearly the constant ``sin(1) sum c_i``), so an error is
@@ -46,7 +47,6 @@ GROUPS = {
                 ("poisson2d", {"optimizer": "adam", "steps": 5000}, None)],
     "helmholtz": [("helmholtz2d", {}, None)],
     "burgers": [("burgers", {}, None), ("burgers", {"steps": 300}, None)],  # the second: DeepXDE's time
-    "burgers-short": [("burgers", {"steps": 370}, None)],  # about DeepXDE's two-thread time
     "allen-cahn": [("allen-cahn", {}, None)],
     "inverse": [("burgers-viscosity", {}, None)],
     **{f"twobody-{d // 1000}k": [(name, {"steps": TWO_BODY_STEPS[d]}, d)
@@ -62,7 +62,7 @@ KEYS = ("problem", "optimizer", "dim", "rel_l2", "train_seconds", "steps", "stop
         "final_loss", "unknowns", "unknowns_rel_error", "evaluation_points")
 
 
-def ours(name: str, overrides: dict, dim: int | None) -> dict:
+def ours(name: str, overrides: dict, dim: int | None, variant: str | None = None) -> dict:
     start = time.perf_counter()
     report = solve(name, None, PinnSettings(**overrides), progress=False, dim=dim)
     row = {k: report[k] for k in KEYS if k in report}
@@ -70,6 +70,8 @@ def ours(name: str, overrides: dict, dim: int | None) -> dict:
                threads=torch.get_num_threads())
     if overrides.get("fit_output") is False:
         row["variant"] = "no-output-fit"
+    if variant:
+        row["variant"] = variant
     if name.endswith("-twobody"):
         row["radial_baseline_rel_l2"] = radial_baseline(name, dim, report["settings"])
         row["output_fit"] = report.get("output_fit")
@@ -151,7 +153,9 @@ def main() -> None:
             _record({**inverse_oracle(), "group": group})
         if group == "deepxde":
             for name in ("poisson2d", "burgers"):
-                _record({**deepxde(name), "group": group})
+                theirs = deepxde(name)
+                _record({**theirs, "group": group})
+                _record({**ours(name, {"time_limit": theirs["train_seconds"]}, None, "deepxde-time"), "group": group})
     print(f"wrote {OUT}")
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from oplearn.autodiff import (
     Sine,
+    axis_derivatives,
     biharmonic,
     directional_derivative,
     divergence,
@@ -104,6 +105,20 @@ def test_gradient_divergence_time_derivative_match_autograd():
         torch.testing.assert_close(time_derivative(f, x, order), partial(f, x, (4,) * order),
                                    rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(time_derivative(f, x, 2, dim=1), partial(f, x, (1, 1)), rtol=RTOL, atol=ATOL)
+
+
+def test_axis_derivatives_give_every_order_along_each_axis_in_one_pass():
+    f = mlp(5, nn.Tanh)
+    x = torch.randn(4, 5, dtype=torch.float64)
+    value, first, second, third = axis_derivatives(f, x, (0, -1, 2), order=3)
+    torch.testing.assert_close(value, f(x).reshape(4), rtol=RTOL, atol=ATOL)
+    for column, axis in enumerate((0, 4, 2)):
+        for order, got in enumerate((first, second, third), start=1):
+            torch.testing.assert_close(got[:, column], partial(f, x, (axis,) * order), rtol=RTOL, atol=ATOL)
+    with pytest.raises(InvalidInputError, match="axes"):
+        axis_derivatives(f, x, (5,), 1)
+    with pytest.raises(InvalidInputError, match="order"):
+        axis_derivatives(f, x, (0,), 0)
 
 
 def test_stde_gradient_and_divergence_are_unbiased():

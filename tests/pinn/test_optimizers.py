@@ -6,7 +6,7 @@ import torch
 from torch.func import jacrev
 
 from oplearn.pinn.network import FlatParameters, mlp
-from oplearn.pinn.optimizers import GaussNewton, damped_direction, lbfgs_stop_reason
+from oplearn.pinn.optimizers import DampedSystem, GaussNewton, damped_direction, lbfgs_stop_reason
 
 
 def _tiny_residuals(points=12):
@@ -32,6 +32,17 @@ def test_damped_step_equals_the_dense_gauss_newton_solve(damping, points):
     U, s, Vh = torch.linalg.svd(J, full_matrices=False)  # an independent reference: V s/(s^2+l) U^T r
     reference = Vh.T @ (s / (s ** 2 + damping) * (U.T @ r))
     torch.testing.assert_close(damped_direction(J, r, damping), reference, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("points", [6, 12])
+def test_one_gram_matrix_serves_every_damping_of_the_search(points):
+    residuals, theta = _tiny_residuals(points)
+    r, J = residuals(theta), jacrev(residuals)(theta)
+    system = DampedSystem(J, r)
+    U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+    for damping in (1.0, 1e-2, 1e-5):  # the order of a search that backs off and then tightens
+        reference = Vh.T @ (s / (s ** 2 + damping) * (U.T @ r))
+        torch.testing.assert_close(system.direction(damping), reference, rtol=1e-7, atol=1e-10)
 
 
 def test_vanishing_damping_gives_the_minimum_norm_gauss_newton_direction():

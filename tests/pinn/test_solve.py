@@ -41,7 +41,8 @@ def test_cli_writes_the_run_and_refuses_bad_input_in_one_line(tmp_path, capsys):
                           (["burgers", "--causal", "-1"], "--causal must be"),
                           (["poisson2d", "--causal", "1"], "causal weighting needs a time-dependent problem"),
                           (["poisson2d", "--resume"], "nothing to resume"),
-                          (["poisson2d", "--steps", "0"], "--steps must be an integer >= 1")):
+                          (["poisson2d", "--steps", "0"], "--steps must be an integer >= 1"),
+                          (["poisson2d", "--time-limit", "0"], "--time-limit must be")):
         assert main(["pinn", *args, "--out", str(tmp_path / "bad")]) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (args, err)
@@ -50,6 +51,14 @@ def test_cli_writes_the_run_and_refuses_bad_input_in_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", "--pinn"]) == 0
     assert sorted(line.split()[0] for line in capsys.readouterr().out.splitlines()) == available()
+
+
+def test_a_time_limit_stops_training_and_says_so(tmp_path):
+    report = solve("poisson2d", tmp_path / "run", PinnSettings(steps=10_000, time_limit=0.3, **SMALL),
+                   progress=False)
+    assert report["stop_reason"] == "reached the time limit (0.3 s)"
+    assert 1 <= report["steps"] < 10_000 and report["train_seconds"] >= 0.3
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["settings"]["time_limit"] == 0.3
 
 
 def _interrupt_after_first_checkpoint(monkeypatch, name, out, settings, dim=None) -> None:

@@ -33,17 +33,35 @@ class GaussNewtonStep:
     accepted: bool
 
 
-def damped_direction(jacobian: torch.Tensor, r: torch.Tensor, damping: float) -> torch.Tensor:
+class DampedSystem:
     """The damped Gauss-Newton (Levenberg-Marquardt) direction ``(J^T J + damping I)^-1 J^T r``
-    ``(P,)``, the minimum-norm Gauss-Newton direction ``J^+ r`` as ``damping -> 0``. With fewer
-    residuals than parameters (``N <= P``, the usual case) it is solved in sample space, as
-    ``J^T (J J^T + damping I)^-1 r`` (an ``N x N`` system), else in parameter space."""
-    n, p = jacobian.shape
-    if n <= p:
-        eye = torch.eye(n, dtype=r.dtype, device=r.device)
-        return jacobian.T @ torch.linalg.solve(jacobian @ jacobian.T + damping * eye, r)
-    eye = torch.eye(p, dtype=r.dtype, device=r.device)
-    return torch.linalg.solve(jacobian.T @ jacobian + damping * eye, jacobian.T @ r)
+    ``(P,)`` for any damping, from one Gram matrix formed once: the search over the damping then
+    costs a Cholesky solve per trial, not a new Gram matrix. With fewer residuals than parameters
+    (``N <= P``, the usual case) it is solved in sample space, as
+    ``J^T (J J^T + damping I)^-1 r`` (an ``N x N`` system), else in parameter space (``P x P``).
+    As ``damping -> 0`` it tends to the minimum-norm direction ``J^+ r``."""
+
+    def __init__(self, jacobian: torch.Tensor, r: torch.Tensor):
+        n, p = jacobian.shape
+        self.jacobian, self.sample_space = jacobian, n <= p
+        self.gram = jacobian @ jacobian.T if self.sample_space else jacobian.T @ jacobian
+        self.rhs = r if self.sample_space else jacobian.T @ r
+        self.eye = torch.eye(self.gram.shape[0], dtype=r.dtype, device=r.device)
+
+    def direction(self, damping: float) -> torch.Tensor:
+        matrix = self.gram + damping * self.eye
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        if int(info) == 0:
+            x = torch.cholesky_solve(self.rhs[:, None], factor)[:, 0]
+        else:  # numerically indefinite at a tiny damping: a general solve
+            x = torch.linalg.solve(matrix, self.rhs)
+        return self.jacobian.T @ x if self.sample_space else x
+
+
+def damped_direction(jacobian: torch.Tensor, r: torch.Tensor, damping: float) -> torch.Tensor:
+    """One damped Gauss-Newton direction ``(J^T J + damping I)^-1 J^T r`` ``(P,)``
+    (see :class:`DampedSystem`)."""
+    return DampedSystem(jacobian, r).direction(damping)
 
 
 @dataclass
@@ -76,8 +94,9 @@ class GaussNewton:
                                         "try float64 or another optimiser")
         scale = float((J * J).sum(dim=1).mean())
         damping = self.start * scale if self.damping is None else self.damping
+        system = DampedSystem(J, r)
         for _ in range(self.tries):
-            trial = theta - damped_direction(J, r, damping)
+            trial = theta - system.direction(damping)
             after = float(loss_of(residuals(trial)))
             if math.isfinite(after) and after < before:
                 self.damping = max(damping / 3, self.floor * scale)

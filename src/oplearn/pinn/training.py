@@ -65,6 +65,7 @@ class PinnSettings:
     fit_output: bool | None = None  # least-squares fit of the output layer before training (output_fit)
     checkpoint_every: int | None = None  # steps between checkpoints (None: a tenth of the steps)
     device: str = "cpu"
+    time_limit: float | None = None  # seconds of training (resumed runs count the earlier ones)
 
 
 GENERIC = {"optimizer": "gauss-newton", "points": 1024, "eval_points": 4096, "width": 32, "depth": 2,
@@ -115,6 +116,9 @@ def resolve_settings(settings: PinnSettings, defaults: dict[str, Any]) -> PinnSe
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 value < 0 or (key == "lr" and value == 0):
             raise InvalidInputError(f"--{key} must be a finite number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    if s.time_limit is not None and (isinstance(s.time_limit, bool) or not isinstance(s.time_limit, (int, float))
+                                     or not math.isfinite(s.time_limit) or s.time_limit <= 0):
+        raise InvalidInputError(f"--time-limit must be a number of seconds > 0, got {s.time_limit!r}")
     if not isinstance(s.fit_output, bool):
         raise InvalidInputError(f"fit_output must be true or false, got {s.fit_output!r}")
     if s.resample != "none" and s.resample_every == 0:
@@ -280,7 +284,10 @@ def _train(objective: Objective, state: _State, settings: PinnSettings, bar, out
         state.history.append(row)
         bar.update(taken)
         bar.set_postfix(loss=f"{row['loss']:.3g}")
-        if out is not None and (state.step % every < taken or state.step >= settings.steps):
+        if settings.time_limit is not None and state.seconds >= settings.time_limit and state.stop_reason is None \
+                and state.step < settings.steps:
+            state.stop_reason = f"reached the time limit ({settings.time_limit:g} s)"
+        if out is not None and (state.step % every < taken or state.step >= settings.steps or state.stop_reason):
             _save_checkpoint(out, record, state, objective)
     if state.stop_reason is None:
         unit = "iterations" if settings.optimizer == "lbfgs" else "steps"
