@@ -199,7 +199,8 @@ def _describe_models(names: list[str]) -> None:
 def _train_overrides(options: dict[str, Any]) -> dict[str, Any]:
     """Training options given on the command line (None = not given) as a config mapping."""
     names = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-             "weight_decay": "weight_decay", "scheduler": "scheduler", "loss": "loss", "seed": "seed"}
+             "weight_decay": "weight_decay", "scheduler": "scheduler", "loss": "loss", "seed": "seed",
+             "pushforward": "pushforward"}
     values = {key: options[opt] for opt, key in names.items() if options.get(opt) is not None}
     from oplearn.models.registry import SHARED_OPTIONS
 
@@ -280,13 +281,24 @@ def _training_options(func):
               "(default 1), on every window of the trajectories in --data (a PDEBench file, or an oplearn time "
               "series whose input is its first snapshot); then "
               "roll it out over the test trajectories (report: rollout errors, PDEBench's metrics, figure).")
+@click.option("--space-time", is_flag=True,
+              help="With --rollout HISTORY: a model with time as one more axis predicts every later step in one "
+              "pass (the FNO paper's FNO-3D) instead of stepping forward.")
+@click.option("--init", "init_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Start from the trained run in this directory (fine-tuning): its architecture, weights and "
+              "normalisers; the optimiser, epochs and schedule are this command's. Same channels and dimensions.")
+@click.option("--pushforward", type=click.FloatRange(0, 1), metavar="FRACTION",
+              help="With --rollout: this fraction of the training windows each epoch sees the model's own "
+              "prediction as its newest snapshots, without gradient through it (PDEArena's pushforward "
+              "trick; default 0, teacher forcing).")
 @click.option("--time-stride", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --rollout: keep every k-th stored time (PDEBench's reduced_resolution_t).")
 @click.option("--space-stride", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --rollout: keep every k-th grid point (PDEBench's reduced_resolution).")
 @_training_options
 def train(data_files, test_files, out, config_file, subsample, train_samples, holdout, resume,
-          quiet, stream, stream_workers, nproc, rollout, time_stride, space_stride, **options) -> None:
+          quiet, stream, stream_workers, nproc, rollout, time_stride, space_stride, space_time, init_dir,
+          **options) -> None:
     """Train a model; evaluate it on every test set after each epoch."""
     import dataclasses
 
@@ -312,21 +324,22 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
         if stream or subsample != 1:
             raise InvalidInputError("--rollout reads whole trajectories: use --space-stride, not --stream or --subsample")
         plan_rollout = _rollout_windows(rollout, data_files, test_files, train_samples, holdout, time_stride,
-                                        space_stride)
+                                        space_stride, space_time)
         data, tests = plan_rollout["train"], plan_rollout["tests"]
-    elif time_stride != 1 or space_stride != 1:
-        raise InvalidInputError("--time-stride and --space-stride go with --rollout")
+    elif time_stride != 1 or space_stride != 1 or options.get("pushforward") or space_time:
+        raise InvalidInputError("--time-stride, --space-stride, --space-time and --pushforward go with --rollout: "
+                                "use --rollout")
     else:
         data, tests = _field_data(data_files, test_files, subsample, train_samples, holdout, stream)
     if launching:  # every check first, in this process (the data's NaN, a checkpoint's fit), then the processes
-        plan = plan_training(config, data, tests, out, resume=resume, device=options["device"])
+        plan = plan_training(config, data, tests, out, resume=resume, device=options["device"], init=init_dir)
         initial_state(dataclasses.replace(plan, device=torch.device("cpu")), data)  # no GPU held here
         del data, tests, plan, plan_rollout  # the processes load their own
         argv = (click.get_current_context().obj or {}).get("argv", sys.argv[1:])
         sys.exit(_launch(nproc, argv))
     try:
         report = run_training(config, data, tests, out, resume=resume, progress=not quiet,
-                              device=options["device"], stream_workers=stream_workers)
+                              device=options["device"], stream_workers=stream_workers, init=init_dir)
     finally:
         distributed.leave()
     if procs.main:
@@ -365,21 +378,23 @@ def _field_data(data_files, test_files, subsample: int, train_samples: int | Non
 
 
 def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, time_stride: int,
-                     space_stride: int) -> dict[str, Any]:
+                     space_stride: int, spacetime: bool = False) -> dict[str, Any]:
     """Training and test windows for ``--rollout HISTORY[:BUNDLE]`` from trajectory files
-    (:func:`oplearn.data.trajectories.read_trajectories`), and the test trajectories to roll out
-    after training."""
+    (:func:`oplearn.data.trajectories.read_trajectories`), or their space-time form
+    (``--space-time``), and the test trajectories to roll out after training."""
     import torch
 
     from oplearn.data.trajectories import read_trajectories
     from oplearn.errors import InvalidInputError
-    from oplearn.train.rollout import windows
+    from oplearn.train.rollout import space_time, windows
 
     history, _, bundle = spec.partition(":")
     try:
         history, bundle = int(history), int(bundle or 1)
     except ValueError:
         raise InvalidInputError(f"--rollout takes HISTORY[:BUNDLE], e.g. 10 or 10:2; got {spec!r}") from None
+    if spacetime and bundle != 1:
+        raise InvalidInputError("--space-time predicts every step at once: give --rollout HISTORY without a bundle")
     if len(data_files) != 1:
         raise InvalidInputError("--rollout takes one --data file of trajectories")
     trajectories, grid, pde = read_trajectories(data_files[0], time_stride, space_stride)
@@ -398,27 +413,26 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
         trajectories, test = trajectories[:-n_test], trajectories[-n_test:]
     provenance = {"pde": pde, "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
                   "space_stride": space_stride, "resolution": int(trajectories.shape[-1])}
-    train_windows = windows(trajectories, history, bundle, provenance=provenance)
-    test_windows = windows(test, history, bundle, provenance=provenance)
+    if spacetime:
+        train_windows, test_windows = (space_time(t, history, provenance=provenance) for t in (trajectories, test))
+    else:
+        train_windows, test_windows = (windows(t, history, bundle, provenance=provenance) for t in (trajectories, test))
     return {"train": train_windows, "tests": {str(test_windows.resolution): test_windows}, "trajectories": test,
-            "history": history, "bundle": bundle}
+            "history": history, "bundle": bundle, "space_time": spacetime}
 
 
 def _roll_out(out: Path, report: dict[str, Any], plan: dict[str, Any], device: str) -> dict[str, Any]:
     """Roll the trained model out over the test trajectories, on the training device; add it to
     the report and draw it."""
-    from oplearn.train.figures import plot_rollout
     from oplearn.train.io import save_json
-    from oplearn.train.rollout import evaluate_rollouts
+    from oplearn.train.rollout_report import roll_out_run
     from oplearn.train.trainer import load_surrogate, resolve_device
 
     surrogate = load_surrogate(out)[0].to(resolve_device(device))
-    trajectories, history = plan["trajectories"], plan["history"]
-    result, predicted = evaluate_rollouts(surrogate.predict, trajectories, history, plan["bundle"])
-    report = {**report, "rollout": {"history": history, "bundle": plan["bundle"],
-                                    "test_trajectories": len(trajectories), **result}}
+    roll = roll_out_run(surrogate, plan["trajectories"], plan["history"], plan["bundle"], out / "rollout.png",
+                        spacetime=plan["space_time"])
+    report = {**report, "rollout": roll}
     save_json(report, out / "report.json")
-    plot_rollout(result["per_step_rel_l2"], trajectories[0, history:], predicted[0], history, out / "rollout.png")
     return report
 
 
@@ -560,6 +574,8 @@ def data_pdebench(name: str, samples: int, out: Path, param: tuple[str, ...], re
 @click.option("--optimizer", help="gauss-newton (damped, in sample space), lbfgs or adam "
               "(default: the problem's best measured setting, `oplearn info --pinn NAME`).")
 @click.option("--steps", type=int, help="Optimiser steps (L-BFGS: iterations).")
+@click.option("--time-limit", type=float, help="Stop after this many seconds of training, even before --steps "
+              "(the report's stop_reason says which limit ended it).")
 @click.option("--points", type=int, help="PDE collocation points (per step when resampled).")
 @click.option("--width", type=int, help="Hidden units per layer.")
 @click.option("--depth", type=int, help="Hidden layers.")
@@ -599,7 +615,9 @@ def pinn_command(name, out, dim, resume, quiet, **options) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (data, checkpoint, report, figures); default runs/PDE.")
 @click.option("--preset", default="default", show_default=True,
-              help="default (laptop CPU, minutes) or paper (the FNO paper's setting, for a GPU).")
+              help="default (laptop CPU, minutes) or paper (the FNO paper's setting, for a GPU); for "
+              "navier-stokes also rollout (a model that steps forward, rolled out; CPU, about ten minutes) "
+              "and rollout-paper (the FNO paper's 10 -> 40 steps, for a GPU).")
 @click.option("--train-samples", type=click.IntRange(min=1))
 @click.option("--test-samples", type=click.IntRange(min=1))
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for data generation.")
@@ -644,7 +662,7 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
 
 def timing_lines(timing: dict[str, Any]) -> list[str]:
     """The report's timing as two comparisons: one sample at a time, and equal batches."""
-    model = timing["model"]
+    model, unit = timing["model"], timing.get("unit", "sample")
     lines = []
     for mode, label in (("one_at_a_time", "one sample at a time"), ("batched", "in batches")):
         solver = timing["solver"][mode]
@@ -654,9 +672,9 @@ def timing_lines(timing: dict[str, Any]) -> list[str]:
         ratio = timing[f"speedup_{mode}"]
         verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         lines.append(f"{label}: solver ({solver['solver']}, batch {solver['batch']}, {solver['resolution']} "
-                     f"points/axis, {solver['device']}) {solver['seconds_per_sample'] * 1e3:.2f} ms/sample, "
+                     f"points/axis, {solver['device']}) {solver['seconds_per_sample'] * 1e3:.2f} ms/{unit}, "
                      f"model (batch {model[mode]['batch']}, s = {model['resolution']}, {model['device']}) "
-                     f"{model[mode]['seconds_per_sample'] * 1e3:.3f} ms/sample: the model is {verdict}")
+                     f"{model[mode]['seconds_per_sample'] * 1e3:.3f} ms/{unit}: the model is {verdict}")
     return lines
 
 

@@ -29,8 +29,17 @@ from oplearn.data.generation import check_device as check_generation_device
 from oplearn.errors import InvalidInputError
 from oplearn.pdes import problem as problems
 from oplearn.pdes.parameters import Integer
+from oplearn.run_rollout import (
+    RolloutSettings,
+    model_channels,
+    rollout_data,
+    rollout_settings,
+    solver_span,
+    time_rollout,
+)
 from oplearn.train.config import TrainConfig, load_yaml
 from oplearn.train.io import save_json
+from oplearn.train.rollout_report import roll_out_run
 from oplearn.train.trainer import (
     CHECKPOINT,
     Surrogate,
@@ -41,11 +50,11 @@ from oplearn.train.trainer import (
 )
 
 PRESET_KEYS = {"pde", "resolution", "train_samples", "test_samples", "train_subsample",
-               "test_subsamples", "seed", "workers", "train", "params"}
+               "test_subsamples", "seed", "workers", "train", "params", "rollout"}
 
 
 def preset_path(pde: str, preset: str) -> Path:
-    name = pde.replace("-", "_") + ("" if preset == "default" else f"_{preset}") + ".yaml"
+    name = pde.replace("-", "_") + ("" if preset == "default" else f"_{preset.replace('-', '_')}") + ".yaml"
     path = Path(str(resources.files("oplearn.configs").joinpath(name)))
     if not path.is_file():
         raise InvalidInputError(f"no preset {preset!r} for {pde!r}")
@@ -79,6 +88,7 @@ class RunPlan:
     device: torch.device
     generation_device: str
     out_dir: Path
+    rollout: RolloutSettings | None = None  # the preset's rollout mode (oplearn.run_rollout)
 
 
 def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
@@ -103,12 +113,19 @@ def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
         check_subsample(problem.grid, s, r)
     train_config = TrainConfig.from_dict(cfg["train"])
     c_in, c_out = problem.channels(params)
-    spec = {"in_channels": c_in, "out_channels": c_out, "ndim": problem.ndim, "grid": problem.grid}
+    rolling = None
+    if "rollout" in cfg:
+        rolling = rollout_settings(cfg["rollout"], params, (c_in, c_out))
+        c_in, c_out = model_channels(rolling, (c_in, c_out))
+    elif train_config.pushforward:
+        raise InvalidInputError("pushforward trains a model that steps forward: use a rollout preset")
+    ndim = problem.ndim + int(rolling is not None and rolling.space_time)
+    spec = {"in_channels": c_in, "out_channels": c_out, "ndim": ndim, "grid": problem.grid}
     build_model(train_config, spec)  # a bad model or option fails here, before any solve
     device = resolve_device(device)
     generation_device = device.type if problem.solve_batch is not None else "cpu"
     check_generation_device(pde, problem, generation_device)
-    plan = RunPlan(pde, preset, cfg, params, train_config, device, generation_device, out_dir)
+    plan = RunPlan(pde, preset, cfg, params, train_config, device, generation_device, out_dir, rolling)
     if (out_dir / "data").is_dir():  # data of an earlier run: their settings must be this run's
         for name, samples, seed in _data_files(plan):
             plan_generation(pde, samples=samples, seed=seed, out=out_dir / "data" / name,
@@ -205,6 +222,35 @@ def _timing(plan: RunPlan, surrogate: Surrogate, finest) -> dict[str, Any]:
     return timing
 
 
+def _rollout_timing(plan: RunPlan, surrogate: Surrogate, trajectories: torch.Tensor) -> dict[str, Any]:
+    """The solver over the stretch of time a rollout predicts (:func:`oplearn.run_rollout.solver_span`)
+    against the model's rollout, one trajectory at a time and in generation's batches, one thread
+    each (as :func:`_timing`)."""
+    settings = plan.rollout
+    batch = CHUNK_SIZE if plan.generation_device == "cpu" else GPU_CHUNK_SIZE
+    span = solver_span(plan.params, settings)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        solver_one = time_solver(plan.pde, plan.cfg["resolution"], span)
+        solver_batched = time_solver(plan.pde, plan.cfg["resolution"], span, batch=batch,
+                                     device=plan.generation_device)
+        with torch.inference_mode():
+            model_one = time_rollout(surrogate, trajectories, settings, batch=1)
+            model_batched = time_rollout(surrogate, trajectories, settings, batch=batch)
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "threads": 1, "unit": f"rollout of {settings.steps - settings.history} steps",
+        "solver": {"one_at_a_time": solver_one, "batched": solver_batched},
+        "model": {"resolution": int(trajectories.shape[-1]), "device": str(plan.device),
+                  "one_at_a_time": {"seconds_per_sample": model_one, "batch": 1},
+                  "batched": {"seconds_per_sample": model_batched, "batch": batch}},
+        "speedup_one_at_a_time": solver_one["seconds_per_sample"] / model_one,
+        "speedup_batched": solver_batched["seconds_per_sample"] / model_batched if solver_batched else None,
+    }
+
+
 def run(pde: str, out_dir: str | Path, *, preset: str = "default",
         overrides: dict[str, Any] | None = None, resume: bool = False,
         progress: bool = True, device: str = "cpu") -> dict[str, Any]:
@@ -216,23 +262,29 @@ def run(pde: str, out_dir: str | Path, *, preset: str = "default",
     train_file, test_file = (generate(pde, samples=samples, seed=seed, out=out_dir / "data" / name,
                                       progress=progress, **_generation_options(plan)).path
                              for name, samples, seed in _data_files(plan))
-    train_data = load(train_file, cfg["train_subsample"])
-    tests = {}
-    for r in cfg["test_subsamples"]:
-        data = load(test_file, r)
-        tests[str(data.resolution)] = data
+    if plan.rollout is not None:
+        train_data, tests, test_trajectories = rollout_data(train_file, test_file, plan.rollout,
+                                                            cfg["train_subsample"], cfg["test_subsamples"], pde)
+    else:
+        train_data = load(train_file, cfg["train_subsample"])
+        tests = {}
+        for r in cfg["test_subsamples"]:
+            data = load(test_file, r)
+            tests[str(data.resolution)] = data
     # A run stopped during data generation has no checkpoint yet: --resume then trains afresh.
     report = train(plan.train_config, train_data, tests, out_dir, progress=progress, device=plan.device,
                    resume=resume and (out_dir / CHECKPOINT).exists())
 
     surrogate = load_surrogate(out_dir)[0].to(plan.device)
     finest = max(tests.values(), key=lambda d: d.resolution)
-    report.update({
-        "pde": pde,
-        "preset": preset,
-        "data_resolution": cfg["resolution"],
-        "timing": _timing(plan, surrogate, finest),
-        "data_files": {"train": str(train_file), "test": str(test_file)},
-    })
+    report.update({"pde": pde, "preset": preset, "data_resolution": cfg["resolution"]})
+    if plan.rollout is not None:
+        roll = roll_out_run(surrogate, test_trajectories, plan.rollout.history, plan.rollout.bundle,
+                            out_dir / "rollout.png", spacetime=plan.rollout.space_time)
+        report.update(rollout=roll, rollout_rel_l2=roll["rollout_rel_l2"], final_step_rel_l2=roll["final_step_rel_l2"],
+                      timing=_rollout_timing(plan, surrogate, test_trajectories))
+    else:
+        report["timing"] = _timing(plan, surrogate, finest)
+    report["data_files"] = {"train": str(train_file), "test": str(test_file)}
     save_json(report, out_dir / "report.json")
     return report

@@ -26,6 +26,10 @@ class TrainConfig:
             ``step_size`` epochs) or ``"none"``.
         loss: ``"l2"`` or ``"h1"`` (relative, in physical units).
         seed: initialisation and shuffling seed.
+        pushforward: for windows of trajectories (:func:`oplearn.train.rollout.windows`), the
+            fraction of training windows per epoch whose newest snapshots are the model's own
+            prediction from the window before, without gradient through it (the pushforward trick
+            of Brandstetter et al. 2022); 0 is teacher forcing.
     """
 
     model: str = "fno"
@@ -39,6 +43,7 @@ class TrainConfig:
     gamma: float = 0.5
     loss: str = "l2"
     seed: int = 0
+    pushforward: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "step_size"):
@@ -55,6 +60,9 @@ class TrainConfig:
             raise InvalidInputError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.loss not in ("l2", "h1"):
             raise InvalidInputError(f"loss must be 'l2' or 'h1', got {self.loss!r}")
+        if isinstance(self.pushforward, bool) or not isinstance(self.pushforward, (int, float)) \
+                or not 0 <= self.pushforward <= 1:
+            raise InvalidInputError(f"pushforward must be a fraction from 0 to 1, got {self.pushforward!r}")
         if not isinstance(self.model_kwargs, dict):
             raise InvalidInputError("model_kwargs must be a mapping")
 

@@ -13,7 +13,11 @@ def plot_predictions(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tens
                      path: str | Path, title: str = "") -> None:
     """Rows of input, truth, prediction and absolute error for ``(n, C, H, W)`` samples
     (first input channel, last output channel: the final time of a time series). 1D fields are
-    drawn as curves."""
+    drawn as curves; 3D fields as their slice at the last index of the first axis (the final time
+    of a space-time model, :func:`oplearn.train.rollout.space_time`)."""
+    while inputs.ndim > 4:
+        inputs, truth, pred = inputs[:, :, -1], truth[:, :, -1], pred[:, :, -1]
+        title = f"{title} (slice at the last index of the first axis)".strip()
     n = inputs.shape[0]
     truth, pred = truth[:, -1:], pred[:, -1:]
     if inputs.ndim == 3:

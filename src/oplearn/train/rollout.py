@@ -8,7 +8,8 @@ trajectory into such pairs, a :class:`~oplearn.data.dataset.FieldDataset` that
 :func:`rollout_errors` gives the relative L2 error at every predicted step.
 
 Layouts: trajectories ``(N, T, C, *S)``; window inputs ``(W, history * C, *S)`` and outputs
-``(W, bundle * C, *S)``, time-major (the snapshots' channels one after the other).
+``(W, bundle * C, *S)``, time-major (the snapshots' channels one after the other). The space-time
+form (:func:`space_time`, the FNO paper's FNO-3D) makes time one more axis instead.
 """
 
 from __future__ import annotations
@@ -43,8 +44,60 @@ def windows(trajectories: torch.Tensor, history: int, bundle: int = 1, stride: i
     inputs = torch.stack([trajectories[:, s:s + history].flatten(1, 2) for s in starts], dim=1).flatten(0, 1)
     outputs = torch.stack([trajectories[:, s + history:s + history + bundle].flatten(1, 2) for s in starts],
                           dim=1).flatten(0, 1)
-    record = {**(provenance or {}), "rollout": {"history": history, "bundle": bundle, "stride": stride}}
+    record = {**(provenance or {}), "rollout": {"history": history, "bundle": bundle, "stride": stride,
+                                                "windows_per_trajectory": len(starts)}}
     return FieldDataset(inputs.float().contiguous(), outputs.float().contiguous(), record)
+
+
+def space_time(trajectories: torch.Tensor, history: int, provenance: dict[str, Any] | None = None) -> FieldDataset:
+    """The space-time form of trajectories ``(N, T, C, *S)`` (the FNO paper's FNO-3D): time is one
+    more axis, the first. Inputs ``(N, history * C, T - history, *S)``: the ``history`` given
+    snapshots as channels, the same at every predicted time; outputs ``(N, C, T - history, *S)``:
+    the predicted snapshots. A model of ``len(S) + 1`` dimensions maps one to the other in one
+    pass (its grid embedding gives it the time coordinate)."""
+    _check(trajectories, history, 1)
+    steps = trajectories.shape[1] - history
+    given = trajectories[:, :history].flatten(1, 2)
+    inputs = given.unsqueeze(2).expand(given.shape[0], given.shape[1], steps, *given.shape[2:])
+    outputs = trajectories[:, history:].transpose(1, 2)
+    record = {**(provenance or {}), "space_time": {"history": history, "steps": steps}}
+    return FieldDataset(inputs.float().contiguous(), outputs.float().contiguous(), record)
+
+
+def from_space_time(predicted: torch.Tensor) -> torch.Tensor:
+    """A space-time prediction ``(N, C, T', *S)`` as a rollout ``(N, T', C, *S)``."""
+    return predicted.transpose(1, 2)
+
+
+def pushforward_sources(provenance: dict[str, Any], count: int) -> torch.Tensor:
+    """For each of the ``count`` windows that :func:`windows` cut, the window whose predicted
+    bundle is its newest ``bundle`` snapshots (the one starting ``bundle`` steps earlier in the
+    same trajectory), or -1 where there is none: ``(W,)`` long. Raises
+    :class:`InvalidInputError` for data that are not such windows, or windows whose stride does
+    not divide the bundle (then no window starts where the prediction would)."""
+    layout = provenance.get("rollout") if isinstance(provenance, dict) else None
+    if not isinstance(layout, dict) or "windows_per_trajectory" not in layout:
+        raise InvalidInputError("pushforward trains on windows of trajectories: use --rollout "
+                                "(oplearn.train.rollout.windows)")
+    bundle, stride, per = layout["bundle"], layout["stride"], layout["windows_per_trajectory"]
+    if bundle % stride:
+        raise InvalidInputError(f"pushforward needs windows whose stride ({stride}) divides the bundle ({bundle})")
+    if count % per:
+        raise InvalidInputError(f"{count} windows are not whole trajectories of {per} windows each")
+    shift = bundle // stride
+    index = torch.arange(count)
+    return torch.where(index % per >= shift, index - shift, torch.full_like(index, -1))
+
+
+@torch.no_grad()
+def push_forward(step: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, earlier: torch.Tensor
+                 ) -> torch.Tensor:
+    """``inputs`` ``(B, history * C, *S)`` with their newest snapshots replaced by ``step``'s
+    prediction ``(B, bundle * C, *S)`` from the ``earlier`` windows ``(B, history * C, *S)``
+    (all of them if ``history < bundle``); no gradient flows through the prediction."""
+    predicted = step(earlier)
+    n = min(inputs.shape[1], predicted.shape[1])
+    return torch.cat([inputs[:, :inputs.shape[1] - n], predicted[:, predicted.shape[1] - n:]], dim=1)
 
 
 @torch.no_grad()
@@ -88,15 +141,20 @@ def rollout_errors(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, An
 
 
 def evaluate_rollouts(step: Callable[[torch.Tensor], torch.Tensor], trajectories: torch.Tensor, history: int,
-                      bundle: int = 1) -> tuple[dict[str, Any], torch.Tensor]:
+                      bundle: int = 1, spacetime: bool = False) -> tuple[dict[str, Any], torch.Tensor]:
     """Roll ``step`` out over ``trajectories`` (N, T, C, *S) from their first ``history`` snapshots
     to the end: :func:`rollout_errors` with PDEBench's metrics of the predicted steps
-    (``pdebench``, 1-D and 2-D fields), and the rollout (N, T - history, C, *S)."""
+    (``pdebench``, 1-D and 2-D fields), and the rollout (N, T - history, C, *S). With
+    ``spacetime``, ``step`` is a space-time model (:func:`space_time`) that predicts every step
+    in one pass."""
     from oplearn.train.pdebench_metrics import pdebench_metrics
 
     _check(trajectories, history, bundle)
     truth = trajectories[:, history:]
-    predicted = rollout(step, trajectories[:, :history], truth.shape[1], bundle).to(truth.dtype)
+    if spacetime:
+        predicted = from_space_time(step(space_time(trajectories, history).inputs)).to(truth.dtype)
+    else:
+        predicted = rollout(step, trajectories[:, :history], truth.shape[1], bundle).to(truth.dtype)
     report = rollout_errors(predicted, truth)
     if truth.ndim in (4, 5):
         report["pdebench"] = pdebench_metrics(predicted, truth)

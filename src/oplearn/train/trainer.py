@@ -46,6 +46,7 @@ from oplearn.train.io import (
 )
 from oplearn.train.losses import LOSSES, relative_l2
 from oplearn.train.normalizer import ChannelNormalizer
+from oplearn.train.rollout import push_forward, pushforward_sources
 from oplearn.train.surrogate import Surrogate
 
 CHECKPOINT = "checkpoint.pt"
@@ -234,6 +235,8 @@ class TrainingPlan:
     device: torch.device
     out_dir: Path
     checkpoint: dict[str, Any] | None = None
+    init: dict[str, Any] | None = None  # weights and normalisers of a trained run to start from
+    init_dir: str | None = None
 
 
 @dataclass
@@ -251,11 +254,12 @@ class TrainingState:
 
 def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict[str, FieldDataset],
                   out_dir: str | Path, *, model: nn.Module | None = None, resume: bool = False,
-                  device: str | torch.device = "cpu") -> TrainingPlan:
+                  device: str | torch.device = "cpu", init: str | Path | None = None) -> TrainingPlan:
     """Check everything :func:`train` is given and build the model; writes nothing.
 
     On ``resume`` the checkpoint's configuration wins, and the checkpoint must have been written
-    for the same training data (same fingerprint: provenance and content hash)."""
+    for the same training data (same fingerprint: provenance and content hash). With ``init``
+    (and no resume), the architecture is that run's and training starts from its weights."""
     out_dir = Path(out_dir)
     _check_test_sets(train_data, test_sets)
     device = resolve_device(device)
@@ -271,15 +275,43 @@ def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict
                 else f"the registry model {config.model!r}: resume without model="))
         _check_same_data(ckpt, spec, fingerprint, out_dir)
     elif model is not None:
+        if init is not None:
+            raise InvalidInputError("init starts from a registry model's run; a model the user built loads its own weights")
         config = TrainConfig.from_dict({**config.to_dict(), "model": CUSTOM_MODEL, "model_kwargs": {}})
+    elif init is not None:
+        start = _init_checkpoint(init, spec)
+        config = TrainConfig.from_dict({**config.to_dict(), "model": start["config"]["model"],
+                                        "model_kwargs": start["config"]["model_kwargs"]})
     else:
         config = fit_modes_to_grid(config, tuple(train_data.inputs.shape[2:]))
+    if config.pushforward:
+        if not isinstance(train_data.inputs, torch.Tensor):
+            raise InvalidInputError("pushforward needs the training windows in memory, not streamed")
+        pushforward_sources(train_data.provenance, len(train_data))  # windows of trajectories only
     torch.manual_seed(config.seed)  # initialisation of a registry model, and any later draws
     if model is None:
         model = build_model(config, spec)
     else:
         _check_user_model(model, train_data)
-    return TrainingPlan(config, spec, fingerprint, model, device, out_dir, ckpt)
+    if ckpt is None and init is not None:
+        return TrainingPlan(config, spec, fingerprint, model, device, out_dir, None,
+                            {k: start[k] for k in ("model", "normalizer_in", "normalizer_out")}, str(init))
+    return TrainingPlan(config, spec, fingerprint, model, device, out_dir, ckpt,
+                        init_dir=ckpt.get("init") if ckpt is not None else None)
+
+
+def _init_checkpoint(init: str | Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint of the trained run ``init`` to start from, checked against the data: the
+    same channels in and out and the same number of dimensions."""
+    start = read_checkpoint(Path(init) / CHECKPOINT)
+    if start["config"].get("model") == CUSTOM_MODEL:
+        raise InvalidInputError(f"{init} trained a model its user built; init starts from registry models only")
+    theirs = start["data_spec"]
+    for key in ("in_channels", "out_channels", "ndim"):
+        if theirs.get(key) != spec[key]:
+            raise InvalidInputError(f"{init}: its model was trained with {key} = {theirs.get(key)}, "
+                                    f"these data have {spec[key]}; init needs the same channels and dimensions")
+    return start
 
 
 def _check_same_data(ckpt: dict[str, Any], spec: dict[str, Any], fingerprint: dict[str, Any],
@@ -316,6 +348,10 @@ def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingStat
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = TrainingState(Surrogate(model, norm_in, norm_out), optimizer, _schedule(config, optimizer),
                           torch.Generator().manual_seed(config.seed))
+    if ckpt is None and plan.init is not None:  # fine-tuning: the trained weights, in their normalisation
+        model.load_state_dict(plan.init["model"])
+        norm_in.load_state_dict(plan.init["normalizer_in"])
+        norm_out.load_state_dict(plan.init["normalizer_out"])
     if ckpt is not None:
         try:
             model.load_state_dict(ckpt["model"])
@@ -361,7 +397,7 @@ def _checkpoint(plan: TrainingPlan, state: TrainingState, samples: int) -> dict[
         "scheduler": state.scheduler.state_dict(),
         "normalizer_in": state.surrogate.normalizer_in.state_dict(),
         "normalizer_out": state.surrogate.normalizer_out.state_dict(),
-        "history": state.history, "train_seconds": state.elapsed,
+        "history": state.history, "train_seconds": state.elapsed, "init": plan.init_dir,
         "rng": {"torch": torch.get_rng_state(), "shuffle": state.shuffle.get_state(),
                 "cuda": torch.cuda.get_rng_state_all() if _cuda_in_use() else []},
     }
@@ -412,6 +448,7 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
     stepped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if procs.distributed else model  # averages the gradients of the processes' shares
     best = min((row["train_loss"] for row in state.history), default=math.inf)
+    sources = pushforward_sources(train_data.provenance, n).to(device) if config.pushforward else None
     if procs.main:
         out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(range(state.epoch, config.epochs), initial=state.epoch, total=config.epochs,
@@ -423,12 +460,15 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
         shares = [procs.share(batch) for batch in torch.randperm(n, generator=state.shuffle).split(config.batch_size)]
         reads = _streamed_batches(train_data, [idx for idx, _ in shares], stream_workers, device) if streamed \
             else None
+        pushed = _pushed_windows(config, epoch, sources)
         for idx, weight in shares:
             if streamed:
                 x, y = (t.to(device, non_blocking=True) for t in next(reads))
             else:
                 idx = idx.to(device)
                 x, y = inputs[idx], outputs[idx]
+                if pushed is not None and bool(pushed[idx].any()):
+                    x = _pushed_inputs(surrogate, x, inputs, sources[idx], pushed[idx])
             pred = norm_out.decode(stepped(norm_in.encode(x)))
             loss = loss_fn(pred, y, **loss_kwargs)
             finite = bool(torch.isfinite(loss))
@@ -465,6 +505,29 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
     return state
 
 
+def _pushed_windows(config: TrainConfig, epoch: int, sources: torch.Tensor | None) -> torch.Tensor | None:
+    """Which windows train on their own pushed-forward inputs this epoch ``(W,)`` bool: a
+    ``config.pushforward`` fraction of those that have an earlier window, drawn from the seed
+    and the epoch (a resumed run draws the same)."""
+    if sources is None:
+        return None
+    draw = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    chosen = torch.rand(sources.shape[0], generator=draw) < config.pushforward
+    return chosen.to(sources.device) & (sources >= 0)
+
+
+def _pushed_inputs(surrogate: Surrogate, x: torch.Tensor, inputs: torch.Tensor, source: torch.Tensor,
+                   use: torch.Tensor) -> torch.Tensor:
+    """The batch ``x`` with the chosen windows' newest snapshots predicted by the model (in
+    physical units, through the normalisers) from their earlier windows."""
+    def step(z: torch.Tensor) -> torch.Tensor:
+        return surrogate.normalizer_out.decode(surrogate.model(surrogate.normalizer_in.encode(z)))
+
+    x = x.clone()
+    x[use] = push_forward(step, x[use], inputs[source[use]])
+    return x
+
+
 def assemble_report(plan: TrainingPlan, state: TrainingState, train_data: FieldDataset,
                     test_sets: dict[str, FieldDataset], figures: bool = True) -> dict[str, Any]:
     """The run's report (also written to ``report.json``) and, with ``figures``, its PNGs."""
@@ -484,6 +547,8 @@ def assemble_report(plan: TrainingPlan, state: TrainingState, train_data: FieldD
                  if k in train_data.provenance},
         "data_sha256": plan.fingerprint["sha256"],
     }
+    if plan.init_dir is not None:
+        report["init"] = plan.init_dir
     procs = distributed.current()
     if procs.distributed:
         report["processes"] = procs.world
@@ -506,6 +571,7 @@ def train(
     figures: bool = True,
     device: str | torch.device = "cpu",
     stream_workers: int = 1,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_data``; evaluate on every test set each epoch.
 
@@ -522,6 +588,9 @@ def train(
         resume: continue from ``out_dir/checkpoint.pt`` (its configuration wins; the training data
             must be the same).
         device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``); data move there once.
+        init: a trained run's directory to start from (fine-tuning): its architecture, weights and
+            normalisers; ``config``'s optimiser, epochs and schedule. Its data must have the same
+            channels and dimensions.
     Returns:
         The report, also written to ``out_dir/report.json``.
     Raises:
@@ -530,7 +599,7 @@ def train(
             checkpoint stays in ``out_dir``.
     """
     plan = plan_training(config, train_data, test_sets, out_dir, model=model, resume=resume,
-                         device=device)
+                         device=device, init=init)
     state = _initial_state(plan, train_data)
     state = execute_training(plan, state, train_data, test_sets, progress, stream_workers)
     return assemble_report(plan, state, train_data, test_sets, figures)
