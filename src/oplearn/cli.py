@@ -19,6 +19,7 @@ import yaml
 from oplearn.errors import InvalidInputError, OplearnError, TrainingDivergedError
 
 EXIT_BAD_INPUT = 2
+SPACE_TIME_PADDING = 0.25  # fraction of each axis a space-time FNO pads (time is not periodic)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -283,7 +284,8 @@ def _training_options(func):
               "roll it out over the test trajectories (report: rollout errors, PDEBench's metrics, figure).")
 @click.option("--space-time", is_flag=True,
               help="With --rollout HISTORY: a model with time as one more axis predicts every later step in one "
-              "pass (the FNO paper's FNO-3D) instead of stepping forward.")
+              "pass (the FNO paper's FNO-3D) instead of stepping forward. Time is not periodic: an FNO or TFNO "
+              "then pads its axes by a quarter unless --padding is given.")
 @click.option("--init", "init_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Start from the trained run in this directory (fine-tuning): its architecture, weights and "
               "normalisers; the optimiser, epochs and schedule are this command's. Same channels and dimensions.")
@@ -323,6 +325,12 @@ def train(data_files, test_files, out, config_file, subsample, train_samples, ho
     if rollout is not None:
         if stream or subsample != 1:
             raise InvalidInputError("--rollout reads whole trajectories: use --space-stride, not --stream or --subsample")
+        if space_time and config.pushforward:
+            from oplearn.run_rollout import SPACE_TIME_PUSHFORWARD
+
+            raise InvalidInputError(SPACE_TIME_PUSHFORWARD)
+        if space_time:
+            config = _space_time_padding(config, options)
         plan_rollout = _rollout_windows(rollout, data_files, test_files, train_samples, holdout, time_stride,
                                         space_stride, space_time)
         data, tests = plan_rollout["train"], plan_rollout["tests"]
@@ -375,6 +383,16 @@ def _field_data(data_files, test_files, subsample: int, train_samples: int | Non
         raise InvalidInputError(f"{len(data)} samples are too few to hold out a test set")
     data, held = data.split(len(data) - n_test)
     return data, {str(held.resolution): held.load() if stream else held}  # test sets live in memory
+
+
+def _space_time_padding(config, options: dict[str, Any]):
+    """A space-time FNO or TFNO pads its axes by a quarter unless ``--padding`` says otherwise:
+    time is not periodic, and an unpadded Fourier layer would wrap the last time onto the first."""
+    import dataclasses
+
+    if config.model in ("fno", "tfno") and options.get("padding") is None and not config.model_kwargs.get("padding"):
+        return dataclasses.replace(config, model_kwargs={**config.model_kwargs, "padding": SPACE_TIME_PADDING})
+    return config
 
 
 def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, time_stride: int,
@@ -616,8 +634,9 @@ def pinn_command(name, out, dim, resume, quiet, **options) -> None:
               help="Run directory (data, checkpoint, report, figures); default runs/PDE.")
 @click.option("--preset", default="default", show_default=True,
               help="default (laptop CPU, minutes) or paper (the FNO paper's setting, for a GPU); for "
-              "navier-stokes also rollout (a model that steps forward, rolled out; CPU, about ten minutes) "
-              "and rollout-paper (the FNO paper's 10 -> 40 steps, for a GPU).")
+              "navier-stokes also rollout (a model that steps forward, rolled out; CPU, about ten minutes), "
+              "rollout-3d (the same with a space-time FNO-3D) and rollout-paper (the FNO paper's 10 -> 40 "
+              "steps, for a GPU).")
 @click.option("--train-samples", type=click.IntRange(min=1))
 @click.option("--test-samples", type=click.IntRange(min=1))
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for data generation.")

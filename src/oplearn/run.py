@@ -30,6 +30,7 @@ from oplearn.errors import InvalidInputError
 from oplearn.pdes import problem as problems
 from oplearn.pdes.parameters import Integer
 from oplearn.run_rollout import (
+    SPACE_TIME_PUSHFORWARD,
     RolloutSettings,
     model_channels,
     rollout_data,
@@ -117,6 +118,8 @@ def plan_run(pde: str, out_dir: str | Path, *, preset: str = "default",
     if "rollout" in cfg:
         rolling = rollout_settings(cfg["rollout"], params, (c_in, c_out))
         c_in, c_out = model_channels(rolling, (c_in, c_out))
+        if rolling.space_time and train_config.pushforward:
+            raise InvalidInputError(SPACE_TIME_PUSHFORWARD)
     elif train_config.pushforward:
         raise InvalidInputError("pushforward trains a model that steps forward: use a rollout preset")
     ndim = problem.ndim + int(rolling is not None and rolling.space_time)

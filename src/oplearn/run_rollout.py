@@ -28,6 +28,8 @@ from oplearn.train.rollout import rollout, space_time, windows
 from oplearn.train.surrogate import Surrogate
 
 KEYS = {"history", "bundle", "initial", "space_time"}
+SPACE_TIME_PUSHFORWARD = ("pushforward trains a model that steps forward; a space-time model predicts every "
+                          "step at once: drop one of them")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def time_rollout(surrogate: Surrogate, trajectories: torch.Tensor, settings: Rol
         start = start[:, :settings.history]
 
         def once():
-            return rollout(surrogate.predict, start, steps, settings.bundle)
+            return rollout(lambda z: surrogate.predict(z, batch_size=batch), start, steps, settings.bundle)
     once()
     tick = time.perf_counter()
     for _ in range(repeats):

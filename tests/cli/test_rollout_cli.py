@@ -48,6 +48,8 @@ def test_rollout_options_are_checked_first(capsys, tmp_path, advection, make_h5)
                           (["--data", advection, "--pushforward", "0.5"], "use --rollout"),
                           (["--data", advection, "--space-time"], "use --rollout"),
                           (["--data", advection, "--rollout", "2:2", "--space-time"], "without a bundle"),
+                          (["--data", advection, "--rollout", "2", "--space-time", "--pushforward", "0.5"],
+                           "a space-time model predicts every step at once"),
                           (["--data", advection, "--rollout", "2", "--init", tmp_path / "none"], "not a training run"),
                           (["--data", advection, "--rollout", "2", "--pushforward", "2"], "0<=x<=1"),
                           (["--data", advection, "--test-data", coarse, "--rollout", "2"], "shaped like the training")):
@@ -127,4 +129,7 @@ def test_rollout_presets_are_checked_before_any_solve(tmp_path):
         plan_run("darcy", tmp_path / "bad", overrides={"rollout": {"history": 1}})
     with pytest.raises(InvalidInputError, match="rollout preset"):
         plan_run("darcy", tmp_path / "bad", overrides={"train": {"pushforward": 0.5}})
+    with pytest.raises(InvalidInputError, match="a space-time model predicts every step at once"):
+        plan_run("navier-stokes", tmp_path / "bad", preset="rollout-3d",
+                 overrides={"train": {**load_preset("navier-stokes", "rollout-3d")["train"], "pushforward": 0.5}})
     assert not (tmp_path / "bad").exists()

@@ -45,6 +45,16 @@ def test_one_gram_matrix_serves_every_damping_of_the_search(points):
         torch.testing.assert_close(system.direction(damping), reference, rtol=1e-7, atol=1e-10)
 
 
+def test_an_indefinite_system_falls_back_from_cholesky_to_a_general_solve():
+    gen = torch.Generator().manual_seed(0)  # parameter space (12 residuals, 10 parameters), well conditioned
+    J = torch.randn(12, 10, dtype=torch.float64, generator=gen)
+    r = torch.randn(12, dtype=torch.float64, generator=gen)
+    U, s, Vh = torch.linalg.svd(J, full_matrices=False)
+    shift = -0.5 * float(s[-1] ** 2 + s[-2] ** 2)  # between the two smallest s^2: indefinite, invertible
+    reference = Vh.T @ (s / (s ** 2 + shift) * (U.T @ r))
+    torch.testing.assert_close(DampedSystem(J, r).direction(shift), reference, rtol=1e-6, atol=1e-9)
+
+
 def test_vanishing_damping_gives_the_minimum_norm_gauss_newton_direction():
     residuals, theta = _tiny_residuals(6)
     r, J = residuals(theta), jacrev(residuals)(theta)

@@ -95,6 +95,18 @@ def test_an_interrupted_run_resumes_to_the_same_result_bit_for_bit(tmp_path, mon
         [json.loads(x)["loss"] for x in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
 
 
+def test_a_checkpoint_written_before_a_setting_existed_resumes_with_its_default(tmp_path, monkeypatch):
+    from oplearn.train.io import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    settings = PinnSettings(steps=4, checkpoint_every=2, **SMALL)
+    _interrupt_after_first_checkpoint(monkeypatch, "poisson2d", out, settings)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    del ckpt["settings"]["time_limit"]  # as an older version wrote it
+    save_checkpoint(ckpt, out / "checkpoint.pt")
+    assert solve("poisson2d", out, settings, progress=False, resume=True)["steps"] == 4
+
+
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

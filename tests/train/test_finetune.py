@@ -44,4 +44,22 @@ def test_init_from_a_run_on_other_channels_or_no_run_is_refused(tmp_path):
         train(TrainConfig(epochs=1), _data(channels_in=2), {}, tmp_path / "b", progress=False, init=tmp_path / "a")
     with pytest.raises(DataFileError, match="not a training run directory"):
         train(TrainConfig(epochs=1), _data(), {}, tmp_path / "c", progress=False, init=tmp_path / "nothing")
-    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    node = _data()
+    node.provenance["grid"] = "node"
+    with pytest.raises(InvalidInputError, match="grid = periodic, these data have node"):
+        train(TrainConfig(epochs=1), node, {}, tmp_path / "d", progress=False, init=tmp_path / "a")
+    assert not any((tmp_path / name).exists() for name in ("b", "c", "d"))
+
+
+def test_a_fine_tuning_run_resumes_from_its_own_checkpoint_only(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=8, model_kwargs=SMALL)
+    train(config, _data(), {}, tmp_path / "a", progress=False, figures=False)
+    train(config, _data(), {}, tmp_path / "other", progress=False, figures=False)
+    tuned = TrainConfig(epochs=2, batch_size=8, model_kwargs=SMALL)
+    train(TrainConfig(epochs=1, batch_size=8), _data(4, seed=2), {}, tmp_path / "b", progress=False, figures=False,
+          init=tmp_path / "a")
+    with pytest.raises(InvalidInputError, match="give the same --init or none"):
+        train(tuned, _data(4, seed=2), {}, tmp_path / "b", resume=True, progress=False, init=tmp_path / "other")
+    report = train(tuned, _data(4, seed=2), {}, tmp_path / "b", resume=True, progress=False, figures=False,
+                   init=tmp_path / "a")
+    assert report["init"] == str(tmp_path / "a") and report["epochs"] == 1  # the checkpoint's configuration wins

@@ -72,6 +72,7 @@ GENERIC = {"optimizer": "gauss-newton", "points": 1024, "eval_points": 4096, "wi
            "lr": 1e-3, "dtype": "float64", "sampling": "sobol", "resample": "none",
            "resample_every": 0, "causal": 0.0,
            "schedule": "constant", "fit_output": False}
+ADDED_SETTINGS = ("time_limit",)  # absent from older checkpoints, which then resume with the default
 DEFAULT_STEPS = {"gauss-newton": 300, "lbfgs": 2000, "adam": 5000}
 
 
@@ -424,7 +425,10 @@ def _restore(out: Path, name: str, settings: PinnSettings, objective: Objective)
         raise InvalidInputError(str(exc)) from None
     if not isinstance(ckpt, dict) or "theta" not in ckpt:
         raise InvalidInputError(f"{out}/checkpoint.pt is not a physics-informed checkpoint")
-    if ckpt.get("problem") != name or ckpt.get("settings") != asdict(settings) or \
+    saved = ckpt.get("settings")
+    if isinstance(saved, dict):  # settings added since the checkpoint was written take their defaults
+        saved = {**{k: v for k, v in asdict(PinnSettings()).items() if k not in saved and k in ADDED_SETTINGS}, **saved}
+    if ckpt.get("problem") != name or saved != asdict(settings) or \
             ckpt.get("dim") != objective.problem.spatial_dim or \
             tuple(ckpt["theta"].shape) != (objective.flat.size + len(objective.names),):
         raise InvalidInputError(f"{out}: the checkpoint was written with other settings, another --dim or "

@@ -274,6 +274,9 @@ def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict
                 "a model its user built: pass the same model to resume" if model is None
                 else f"the registry model {config.model!r}: resume without model="))
         _check_same_data(ckpt, spec, fingerprint, out_dir)
+        if init is not None and str(init) != ckpt.get("init"):
+            raise InvalidInputError(f"{out_dir} was started from {ckpt.get('init') or 'scratch'}, not {init}: "
+                                    "a resume continues from its own checkpoint; give the same --init or none")
     elif model is not None:
         if init is not None:
             raise InvalidInputError("init starts from a registry model's run; a model the user built loads its own weights")
@@ -307,10 +310,10 @@ def _init_checkpoint(init: str | Path, spec: dict[str, Any]) -> dict[str, Any]:
     if start["config"].get("model") == CUSTOM_MODEL:
         raise InvalidInputError(f"{init} trained a model its user built; init starts from registry models only")
     theirs = start["data_spec"]
-    for key in ("in_channels", "out_channels", "ndim"):
+    for key in ("in_channels", "out_channels", "ndim", "grid"):
         if theirs.get(key) != spec[key]:
             raise InvalidInputError(f"{init}: its model was trained with {key} = {theirs.get(key)}, "
-                                    f"these data have {spec[key]}; init needs the same channels and dimensions")
+                                    f"these data have {spec[key]}; init needs the same channels, dimensions and grid")
     return start
 
 
@@ -349,9 +352,13 @@ def _initial_state(plan: TrainingPlan, train_data: FieldDataset) -> TrainingStat
     state = TrainingState(Surrogate(model, norm_in, norm_out), optimizer, _schedule(config, optimizer),
                           torch.Generator().manual_seed(config.seed))
     if ckpt is None and plan.init is not None:  # fine-tuning: the trained weights, in their normalisation
-        model.load_state_dict(plan.init["model"])
-        norm_in.load_state_dict(plan.init["normalizer_in"])
-        norm_out.load_state_dict(plan.init["normalizer_out"])
+        try:
+            model.load_state_dict(plan.init["model"])
+            norm_in.load_state_dict(plan.init["normalizer_in"])
+            norm_out.load_state_dict(plan.init["normalizer_out"])
+        except RuntimeError:  # parameters of another version of the architecture
+            raise InvalidInputError(f"{plan.init_dir}: its checkpoint's parameters do not fit the model it names "
+                                    "(a checkpoint of an older version?); init needs a run of this version") from None
     if ckpt is not None:
         try:
             model.load_state_dict(ckpt["model"])
