@@ -60,11 +60,17 @@ def test_shipped_problems_converge_on_a_small_setting(name, settings, tolerance)
     assert report["rel_l2"] < tolerance, report
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name, tolerance", [("burgers", 0.1), ("allen-cahn", 0.2)])
 def test_time_dependent_problems_converge_on_a_small_setting(name, tolerance):
     report = solve(name, None, PinnSettings(steps=60, points=500, width=16), progress=False)
     assert report["rel_l2"] < tolerance, report
+
+
+def test_burgers_viscosity_moves_from_its_guess_to_the_true_value_on_a_small_setting():
+    """From 0.05 (15.7x the true 0.01/pi) to within a factor of two in 200 small steps; the
+    benchmark's 1500 default steps reach 1.7% (docs/pinn.md)."""
+    report = solve("burgers-viscosity", None, PinnSettings(steps=200, points=500, width=16), progress=False)
+    assert report["unknowns_rel_error"]["nu"] < 1.0 and report["rel_l2"] < 0.1, report
 
 
 def test_a_user_problem_with_penalty_conditions_neumann_and_periodic():
