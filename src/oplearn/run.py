@@ -10,6 +10,10 @@ the way generation solved the data (``solver="auto"`` resolved by
 :func:`oplearn.pdes.problem.choose_solver` for each), each at the grid it computes on; the model
 at batch 1 and at the same batch size, on the finest test grid. The printed ratios compare
 solver and model one at a time, and solver and model in equal batches.
+
+A preset with a ``rollout`` mapping runs the rollout mode instead (:mod:`oplearn.run_rollout`): a
+model that steps forward (or a space-time one), rolled out over the test trajectories and timed
+against the solver over the same stretch of time.
 """
 
 from __future__ import annotations

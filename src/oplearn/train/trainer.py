@@ -305,7 +305,7 @@ def plan_training(config: TrainConfig, train_data: FieldDataset, test_sets: dict
 
 def _init_checkpoint(init: str | Path, spec: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint of the trained run ``init`` to start from, checked against the data: the
-    same channels in and out and the same number of dimensions."""
+    same channels in and out, the same number of dimensions and the same kind of grid."""
     start = read_checkpoint(Path(init) / CHECKPOINT)
     if start["config"].get("model") == CUSTOM_MODEL:
         raise InvalidInputError(f"{init} trained a model its user built; init starts from registry models only")
@@ -597,7 +597,7 @@ def train(
         device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``); data move there once.
         init: a trained run's directory to start from (fine-tuning): its architecture, weights and
             normalisers; ``config``'s optimiser, epochs and schedule. Its data must have the same
-            channels and dimensions.
+            channels, dimensions and kind of grid.
     Returns:
         The report, also written to ``out_dir/report.json``.
     Raises:
