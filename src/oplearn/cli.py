@@ -404,7 +404,7 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
 
     from oplearn.data.trajectories import read_trajectories
     from oplearn.errors import InvalidInputError
-    from oplearn.train.rollout import space_time, windows
+    from oplearn.train.rollout import training_pairs
 
     history, _, bundle = spec.partition(":")
     try:
@@ -431,10 +431,7 @@ def _rollout_windows(spec: str, data_files, test_files, train_samples, holdout, 
         trajectories, test = trajectories[:-n_test], trajectories[-n_test:]
     provenance = {"pde": pde, "file": Path(data_files[0]).name, "grid": grid, "time_stride": time_stride,
                   "space_stride": space_stride, "resolution": int(trajectories.shape[-1])}
-    if spacetime:
-        train_windows, test_windows = (space_time(t, history, provenance=provenance) for t in (trajectories, test))
-    else:
-        train_windows, test_windows = (windows(t, history, bundle, provenance=provenance) for t in (trajectories, test))
+    train_windows, test_windows = (training_pairs(t, history, bundle, spacetime, provenance) for t in (trajectories, test))
     return {"train": train_windows, "tests": {str(test_windows.resolution): test_windows}, "trajectories": test,
             "history": history, "bundle": bundle, "space_time": spacetime}
 

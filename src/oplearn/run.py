@@ -19,6 +19,7 @@ against the solver over the same stretch of time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -199,8 +200,11 @@ def time_model(surrogate: Surrogate, inputs: torch.Tensor, batch: int = 16, repe
     return (time.perf_counter() - start) / (repeats * count)
 
 
-def _timing(plan: RunPlan, surrogate: Surrogate, finest) -> dict[str, Any]:
-    """Solver and model one at a time and in generation's batches (module notes)."""
+def _timing(plan: RunPlan, params: dict[str, Any], seconds_per_model: Callable[[int], float], resolution: int,
+            unit: str = "sample") -> dict[str, Any]:
+    """The solver on ``params`` and the model (``seconds_per_model(batch)``: seconds per
+    ``unit`` at that batch size, at ``resolution``) one at a time and in generation's batches
+    (module notes)."""
     batch = CHUNK_SIZE if plan.generation_device == "cpu" else GPU_CHUNK_SIZE
     s = plan.cfg["resolution"]
     # One thread each, as generation workers run: intra-op threads on small FFTs and stencils
@@ -208,53 +212,21 @@ def _timing(plan: RunPlan, surrogate: Surrogate, finest) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        solver_one = time_solver(plan.pde, s, plan.params)
-        solver_batched = time_solver(plan.pde, s, plan.params, batch=batch,
-                                     device=plan.generation_device)
+        solver_one = time_solver(plan.pde, s, params)
+        solver_batched = time_solver(plan.pde, s, params, batch=batch, device=plan.generation_device)
         with torch.inference_mode():
-            model_one = time_model(surrogate, finest.inputs, batch=1)
-            model_batched = time_model(surrogate, finest.inputs, batch=batch)
+            model_one, model_batched = seconds_per_model(1), seconds_per_model(batch)
     finally:
         torch.set_num_threads(threads)
-    timing = {
-        "threads": 1,
+    return {
+        "threads": 1, "unit": unit,
         "solver": {"one_at_a_time": solver_one, "batched": solver_batched},
-        "model": {"resolution": finest.resolution, "device": str(plan.device),
+        "model": {"resolution": resolution, "device": str(plan.device),
                   "one_at_a_time": {"seconds_per_sample": model_one, "batch": 1},
                   "batched": {"seconds_per_sample": model_batched, "batch": batch}},
         "speedup_one_at_a_time": solver_one["seconds_per_sample"] / model_one,
         "speedup_batched": (solver_batched["seconds_per_sample"] / model_batched
                             if solver_batched else None),
-    }
-    return timing
-
-
-def _rollout_timing(plan: RunPlan, surrogate: Surrogate, trajectories: torch.Tensor) -> dict[str, Any]:
-    """The solver over the stretch of time a rollout predicts (:func:`oplearn.run_rollout.solver_span`)
-    against the model's rollout, one trajectory at a time and in generation's batches, one thread
-    each (as :func:`_timing`)."""
-    settings = plan.rollout
-    batch = CHUNK_SIZE if plan.generation_device == "cpu" else GPU_CHUNK_SIZE
-    span = solver_span(plan.params, settings)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        solver_one = time_solver(plan.pde, plan.cfg["resolution"], span)
-        solver_batched = time_solver(plan.pde, plan.cfg["resolution"], span, batch=batch,
-                                     device=plan.generation_device)
-        with torch.inference_mode():
-            model_one = time_rollout(surrogate, trajectories, settings, batch=1)
-            model_batched = time_rollout(surrogate, trajectories, settings, batch=batch)
-    finally:
-        torch.set_num_threads(threads)
-    return {
-        "threads": 1, "unit": f"rollout of {settings.steps - settings.history} steps",
-        "solver": {"one_at_a_time": solver_one, "batched": solver_batched},
-        "model": {"resolution": int(trajectories.shape[-1]), "device": str(plan.device),
-                  "one_at_a_time": {"seconds_per_sample": model_one, "batch": 1},
-                  "batched": {"seconds_per_sample": model_batched, "batch": batch}},
-        "speedup_one_at_a_time": solver_one["seconds_per_sample"] / model_one,
-        "speedup_batched": solver_batched["seconds_per_sample"] / model_batched if solver_batched else None,
     }
 
 
@@ -289,9 +261,13 @@ def run(pde: str, out_dir: str | Path, *, preset: str = "default",
         roll = roll_out_run(surrogate, test_trajectories, plan.rollout.history, plan.rollout.bundle,
                             out_dir / "rollout.png", spacetime=plan.rollout.space_time)
         report.update(rollout=roll, rollout_rel_l2=roll["rollout_rel_l2"], final_step_rel_l2=roll["final_step_rel_l2"],
-                      timing=_rollout_timing(plan, surrogate, test_trajectories))
+                      timing=_timing(plan, solver_span(plan.params, plan.rollout),
+                                     lambda b: time_rollout(surrogate, test_trajectories, plan.rollout, batch=b),
+                                     int(test_trajectories.shape[-1]),
+                                     f"rollout of {plan.rollout.steps - plan.rollout.history} steps"))
     else:
-        report["timing"] = _timing(plan, surrogate, finest)
+        report["timing"] = _timing(plan, plan.params, lambda b: time_model(surrogate, finest.inputs, batch=b),
+                                   finest.resolution)
     report["data_files"] = {"train": str(train_file), "test": str(test_file)}
     save_json(report, out_dir / "report.json")
     return report

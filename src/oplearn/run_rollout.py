@@ -24,7 +24,7 @@ from oplearn.data.dataset import FieldDataset
 from oplearn.data.trajectories import read_trajectories
 from oplearn.errors import InvalidInputError
 from oplearn.pdes.parameters import Integer
-from oplearn.train.rollout import rollout, space_time, windows
+from oplearn.train.rollout import rollout, space_time, training_pairs
 from oplearn.train.surrogate import Surrogate
 
 KEYS = {"history", "bundle", "initial", "space_time"}
@@ -85,10 +85,8 @@ def rollout_data(train_file: Path, test_file: Path, settings: RolloutSettings, t
     provenance = {"pde": pde, "grid": grid, "initial": settings.initial}
 
     def pairs(traj: torch.Tensor) -> FieldDataset:
-        record = {**provenance, "resolution": int(traj.shape[-1])}
-        if settings.space_time:
-            return space_time(traj, settings.history, provenance=record)
-        return windows(traj, settings.history, settings.bundle, provenance=record)
+        return training_pairs(traj, settings.history, settings.bundle, settings.space_time,
+                              {**provenance, "resolution": int(traj.shape[-1])})
 
     train_windows = pairs(train_traj)
     tests, rolled = {}, None

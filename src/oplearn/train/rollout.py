@@ -64,6 +64,15 @@ def space_time(trajectories: torch.Tensor, history: int, provenance: dict[str, A
     return FieldDataset(inputs.float().contiguous(), outputs.float().contiguous(), record)
 
 
+def training_pairs(trajectories: torch.Tensor, history: int, bundle: int = 1, spacetime: bool = False,
+                   provenance: dict[str, Any] | None = None) -> FieldDataset:
+    """The pairs a model learns from trajectories ``(N, T, C, *S)``: :func:`space_time` with
+    ``spacetime`` (which predicts every step at once, no bundle), else :func:`windows`."""
+    if spacetime:
+        return space_time(trajectories, history, provenance=provenance)
+    return windows(trajectories, history, bundle, provenance=provenance)
+
+
 def from_space_time(predicted: torch.Tensor) -> torch.Tensor:
     """A space-time prediction ``(N, C, T', *S)`` as a rollout ``(N, T', C, *S)``."""
     return predicted.transpose(1, 2)

@@ -43,6 +43,12 @@ class Surrogate:
     normalizer_in: ChannelNormalizer
     normalizer_out: ChannelNormalizer
 
+    def apply(self, inputs: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """``(B, C_in, *S) -> (B, C_out, *S)`` in physical units through ``model`` (default: its
+        own; training passes its data-parallel wrapper), keeping the model's mode and gradients:
+        the training step's forward pass. :meth:`predict` is inference."""
+        return self.normalizer_out.decode((model or self.model)(self.normalizer_in.encode(inputs)))
+
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, batch_size: int = 16, precision: str = "float32",
                 chunked: bool = True) -> torch.Tensor:

@@ -444,7 +444,6 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
     processes. Raises :class:`TrainingDivergedError`."""
     config, device, out_dir = plan.config, plan.device, plan.out_dir
     model, surrogate = state.surrogate.model, state.surrogate
-    norm_in, norm_out = surrogate.normalizer_in, surrogate.normalizer_out
     streamed = not isinstance(train_data.inputs, torch.Tensor)
     if not streamed:
         inputs, outputs = train_data.inputs.to(device), train_data.outputs.to(device)
@@ -476,7 +475,7 @@ def execute_training(plan: TrainingPlan, state: TrainingState, train_data: Field
                 x, y = inputs[idx], outputs[idx]
                 if pushed is not None and bool(pushed[idx].any()):
                     x = _pushed_inputs(surrogate, x, inputs, sources[idx], pushed[idx])
-            pred = norm_out.decode(stepped(norm_in.encode(x)))
+            pred = surrogate.apply(x, stepped)
             loss = loss_fn(pred, y, **loss_kwargs)
             finite = bool(torch.isfinite(loss))
             if procs.distributed:  # every process stops together
@@ -527,11 +526,8 @@ def _pushed_inputs(surrogate: Surrogate, x: torch.Tensor, inputs: torch.Tensor, 
                    use: torch.Tensor) -> torch.Tensor:
     """The batch ``x`` with the chosen windows' newest snapshots predicted by the model (in
     physical units, through the normalisers) from their earlier windows."""
-    def step(z: torch.Tensor) -> torch.Tensor:
-        return surrogate.normalizer_out.decode(surrogate.model(surrogate.normalizer_in.encode(z)))
-
     x = x.clone()
-    x[use] = push_forward(step, x[use], inputs[source[use]])
+    x[use] = push_forward(surrogate.apply, x[use], inputs[source[use]])
     return x
 
 
